@@ -1,0 +1,89 @@
+"""Maskers: one RGB uint8 image in, candidate masks out.
+
+Every masker is a callable ``masker(image, path) -> Proposals``: ``image`` is an (H, W, 3) uint8
+array, ``path`` the image's path relative to its dataset root (only the ground-truth masker needs
+it, to find the instance masks shipped with the dataset). The coarsest-region selection and the
+``min_area`` filter of :mod:`masking.regions` are applied afterwards, the same for every masker
+(:func:`regions_of`). Adding a masker is one file with a class plus one line in ``MASKERS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from masking.regions import PAPER_MIN_AREA, REFERENCE_CONTAINMENT, Regions, select_regions
+
+
+@dataclass(frozen=True)
+class Proposals:
+    """Candidate masks of one image: masks (N, H, W) bool and scores (N,) float32."""
+
+    masks: np.ndarray
+    scores: np.ndarray
+
+
+class Masker(Protocol):
+    def __call__(self, image: np.ndarray, path: str) -> Proposals: ...
+
+
+def _felzenszwalb(**params: Any) -> Masker:
+    from masking.maskers.felzenszwalb import FelzenszwalbMasker
+
+    return FelzenszwalbMasker(**params)
+
+
+def _ground_truth(**params: Any) -> Masker:
+    from masking.maskers.ground_truth import GroundTruthMasker
+
+    return GroundTruthMasker(**params)
+
+
+MASKERS: dict[str, Callable[..., Masker]] = {
+    "felzenszwalb": _felzenszwalb,
+    "ground_truth": _ground_truth,
+}
+"""Masker name -> factory taking the masker's own parameters as keywords."""
+
+
+@dataclass(frozen=True)
+class MaskerConfig:
+    """What a region store depends on: the masker, its parameters and the region selection."""
+
+    name: str = "felzenszwalb"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    min_area: int = PAPER_MIN_AREA
+    containment: float = REFERENCE_CONTAINMENT
+
+    def __post_init__(self) -> None:
+        if self.name not in MASKERS:
+            raise ValueError(f"unknown masker {self.name!r}; known: {', '.join(sorted(MASKERS))}")
+
+    def build(self) -> Masker:
+        return MASKERS[self.name](**dict(self.params))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "params": dict(sorted(self.params.items())),
+            "min_area": self.min_area,
+            "containment": self.containment,
+        }
+
+    def digest(self) -> str:
+        """A short stable hash of this configuration (part of a region store's fingerprint)."""
+        blob = json.dumps(self.as_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def regions_of(masker: Masker, config: MaskerConfig, image: np.ndarray, path: str) -> Regions:
+    """Run ``masker`` on one image and keep its coarsest regions of at least ``min_area`` px."""
+    proposals = masker(image, path)
+    if len(proposals.masks) == 0:
+        return Regions.empty()
+    return select_regions(proposals.masks, proposals.scores, config.min_area, config.containment)

@@ -1,0 +1,180 @@
+"""Region store: every image's regions for one (dataset, masker configuration), in Parquet.
+
+One file per (dataset, masker configuration), named by a fingerprint of the dataset's file list and
+the masker configuration: same fingerprint -> the store is reused, a different one -> recomputed.
+Rows: relative path, image width and height, kept boxes (flattened xyxy), areas, scores, and an
+error message for images that could not be read (counted, never fatal).
+
+Writing is crash-safe. Work in progress goes to shards in ``<store>.parts/`` (each shard written
+to a temporary name and renamed, so a shard is whole or absent); ``finalize`` merges them into the
+store file the same way. Only the final file reads as complete, and a rerun after a crash skips
+every image already in a shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from masking.regions import Regions
+
+SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("boxes", pa.list_(pa.int32())),
+        ("areas", pa.list_(pa.int64())),
+        ("scores", pa.list_(pa.float32())),
+        ("error", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class ImageRegions:
+    """One row of a store: an image's regions, or the reason it could not be read."""
+
+    path: str
+    width: int
+    height: int
+    regions: Regions
+    error: str | None = None
+
+
+def dataset_files(root: str | Path, paths: Sequence[str]) -> list[tuple[str, int]]:
+    """(relative path, size in bytes) of each image: what a store's fingerprint depends on."""
+    root = Path(root)
+    return [(p, (root / p).stat().st_size) for p in paths]
+
+
+def fingerprint(files: Iterable[tuple[str, int]], masker: Mapping) -> str:
+    """Stable hash of a dataset's file list (relative paths and sizes) and a masker configuration."""
+    h = hashlib.sha256()
+    h.update(json.dumps(masker, sort_keys=True, default=str).encode())
+    for path, size in sorted(files):
+        h.update(f"\n{path}\t{size}".encode())
+    return h.hexdigest()[:16]
+
+
+def store_file(root: str | Path, dataset: str, masker_name: str, fp: str) -> Path:
+    return Path(root) / f"{dataset}--{masker_name}--{fp}.parquet"
+
+
+def _table(rows: Sequence[ImageRegions]) -> pa.Table:
+    return pa.Table.from_pydict(
+        {
+            "path": [r.path for r in rows],
+            "width": [r.width for r in rows],
+            "height": [r.height for r in rows],
+            "boxes": [r.regions.boxes.reshape(-1).tolist() for r in rows],
+            "areas": [r.regions.areas.tolist() for r in rows],
+            "scores": [r.regions.scores.tolist() for r in rows],
+            "error": [r.error for r in rows],
+        },
+        schema=SCHEMA,
+    )
+
+
+def _write_atomically(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+class RegionStore:
+    """A complete store, loaded for O(1) lookup of an image's regions by relative path."""
+
+    def __init__(self, rows: Iterable[ImageRegions]):
+        self._rows = {r.path: r for r in rows}
+
+    @classmethod
+    def load(cls, path: str | Path) -> RegionStore:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"region store {path} does not exist (or was never completed)")
+        return cls(cls._rows_of(pq.read_table(path, schema=SCHEMA)))
+
+    @staticmethod
+    def _rows_of(table: pa.Table) -> Iterable[ImageRegions]:
+        cols = table.to_pydict()
+        for i, path in enumerate(cols["path"]):
+            boxes = np.asarray(cols["boxes"][i], np.int32).reshape(-1, 4)
+            regions = Regions(boxes, np.asarray(cols["areas"][i], np.int64), np.asarray(cols["scores"][i], np.float32))
+            yield ImageRegions(path, cols["width"][i], cols["height"][i], regions, cols["error"][i])
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, path: str) -> bool:
+        return path in self._rows
+
+    def __getitem__(self, path: str) -> ImageRegions:
+        return self._rows[path]
+
+    def boxes(self, path: str) -> np.ndarray:
+        """Kept boxes of an image (K, 4); an image without regions or not in the store gets (0, 4)."""
+        row = self._rows.get(path)
+        return row.regions.boxes if row is not None else np.zeros((0, 4), np.int32)
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {p: r.error for p, r in self._rows.items() if r.error}
+
+    def summary(self) -> dict[str, float]:
+        counts = [len(r.regions) for r in self._rows.values() if not r.error]
+        return {
+            "images": len(self._rows),
+            "unreadable": len(self.errors),
+            "regions_per_image": float(np.mean(counts)) if counts else 0.0,
+            "images_without_region": int(sum(c == 0 for c in counts)),
+        }
+
+
+class StoreWriter:
+    """Writes a store in resumable shards, then merges them into the final file."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.parts = self.path.with_name(self.path.name + ".parts")
+
+    def done(self) -> set[str]:
+        """Relative paths already written by this or an interrupted earlier run."""
+        if not self.parts.is_dir():
+            return set()
+        done: set[str] = set()
+        for shard in sorted(self.parts.glob("*.parquet")):
+            done.update(pq.read_table(shard, columns=["path"]).column("path").to_pylist())
+        return done
+
+    def write_shard(self, rows: Sequence[ImageRegions]) -> None:
+        if not rows:
+            return
+        self.parts.mkdir(parents=True, exist_ok=True)
+        _write_atomically(_table(rows), self.parts / f"shard-{uuid.uuid4().hex}.parquet")
+
+    def finalize(self, expected: Iterable[str]) -> RegionStore:
+        """Merge the shards (one row per path) into the store file; every expected path must be there."""
+        shards = sorted(self.parts.glob("*.parquet")) if self.parts.is_dir() else []
+        rows: dict[str, ImageRegions] = {}
+        for shard in shards:
+            for row in RegionStore._rows_of(pq.read_table(shard, schema=SCHEMA)):
+                rows.setdefault(row.path, row)
+        missing = [p for p in expected if p not in rows]
+        if missing:
+            raise RuntimeError(f"region store {self.path.name}: {len(missing)} images have no row, e.g. {missing[0]}")
+        ordered = [rows[p] for p in sorted(rows)]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomically(_table(ordered), self.path)
+        shutil.rmtree(self.parts, ignore_errors=True)
+        return RegionStore(ordered)

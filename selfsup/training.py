@@ -1,0 +1,212 @@
+"""The pretraining loop: plain PyTorch, one class holding every piece of state.
+
+Habits from DINO's ``main_dino.py``: the learning rate is precomputed per step (warm-up then
+cosine, so no scheduler state), a NaN guard stops the run with a clear error, and one pair of
+``state_dict``/``load_state_dict`` saves and restores everything. Each epoch reseeds torch from
+(seed, epoch) and the DataLoader gets its own generator from the same pair, so an epoch is a pure
+function of the state at its start: a run resumed from a checkpoint ends with exactly the weights
+of an uninterrupted one, with or without DataLoader workers.
+
+Optimiser (reference code): SGD, lr 0.06 x batch / 256, momentum 0.9, weight decay 5e-4, cosine.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from masking.sampler import ViewSampler
+from selfsup.backbone import resnet18
+from selfsup.config import EvalConfig, TrainConfig
+from selfsup.data.evalsets import EvalSet
+from selfsup.data.images import PretrainImages
+from selfsup.evaluation import extract, knn_top1, linear_top1
+from selfsup.methods import method_spec
+
+Metrics = dict[str, float]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite: the run stops instead of training on garbage."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} asked for, but CUDA is not available here")
+    return device
+
+
+def lr_schedule(base_lr: float, epochs: int, steps_per_epoch: int, warmup_epochs: int = 0) -> np.ndarray:
+    """Learning rate at every step: linear warm-up, then cosine decay to zero."""
+    warmup = warmup_epochs * steps_per_epoch
+    total = epochs * steps_per_epoch
+    ramp = base_lr * np.arange(1, warmup + 1) / max(warmup, 1)
+    t = np.arange(total - warmup) / max(total - warmup, 1)
+    return np.concatenate([ramp, base_lr * 0.5 * (1 + np.cos(np.pi * t))])
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
+
+
+class Pretraining:
+    """One pretraining run: model, optimiser, data, evaluation and progress.
+
+    ``boxes_of(relative_path)`` gives an image's region boxes (a ``RegionStore``'s ``boxes``);
+    it is needed when the resolved sampling is ``regions``.
+    """
+
+    def __init__(
+        self,
+        train: TrainConfig,
+        evaluation: EvalConfig,
+        data_root: str | Path,
+        eval_sets: Sequence[EvalSet] = (),
+        boxes_of: Callable[[str], np.ndarray] | None = None,
+        paths: Sequence[str] | None = None,
+    ):
+        self.cfg = train.resolved()
+        self.eval_cfg = evaluation
+        self.eval_sets = list(eval_sets)
+        if self.cfg.sampling == "regions" and boxes_of is None:
+            raise ValueError(f"method {self.cfg.method!r} samples regions: give boxes_of (a region store)")
+        self.device = resolve_device(self.cfg.device)
+        torch.manual_seed(self.cfg.seed)
+        spec = method_spec(self.cfg.method)
+        backbone, feature_dim = resnet18(self.cfg.backbone_width, self.cfg.stem)
+        self.model = spec.build(backbone, feature_dim, self.cfg.temperature).to(self.device)
+        if self.device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        sampler = ViewSampler(spec.crops(self.cfg.image_size), self.cfg.sampling, self.cfg.c)
+        self.dataset = PretrainImages(data_root, sampler, boxes_of if self.cfg.sampling == "regions" else None, paths)
+        self.steps_per_epoch = len(self.dataset) // self.cfg.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"batch_size {self.cfg.batch_size} is larger than the pretraining set ({len(self.dataset)} images)")
+        self.lr = lr_schedule(self.cfg.lr, self.cfg.epochs, self.steps_per_epoch, self.cfg.warmup_epochs)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=self.cfg.lr, momentum=self.cfg.momentum, weight_decay=self.cfg.weight_decay
+        )
+        use_amp = self.cfg.amp and self.device.type == "cuda"
+        self.amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        self.amp = use_amp
+        self.scaler = torch.amp.GradScaler("cuda", enabled=use_amp and self.amp_dtype == torch.float16)
+        self.epoch = 0
+        self.history: list[Metrics] = []
+
+    # -- state -------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "config": asdict(self.cfg),
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["config"] != asdict(self.cfg):
+            changed = sorted(k for k in state["config"] if state["config"][k] != asdict(self.cfg).get(k))
+            raise ValueError(f"checkpoint was made with other settings ({', '.join(changed)}); refusing to resume")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch = state["epoch"]
+        self.history = list(state["history"])
+
+    def save(self, path: str | Path) -> None:
+        """Write a checkpoint atomically: a crash mid-write leaves the previous one intact."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            torch.save(self.state_dict(), tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def restore(self, path: str | Path) -> None:
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+
+    # -- training ----------------------------------------------------------------------------
+    def train_epoch(self) -> Metrics:
+        seed = _epoch_seed(self.cfg.seed, self.epoch)
+        torch.manual_seed(seed)
+        loader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=self.cfg.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=self.cfg.workers,
+            generator=torch.Generator().manual_seed(seed),
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+        self.model.train()
+        losses = []
+        images = 0
+        start = time.perf_counter()
+        on_step = getattr(self.model, "on_step", None)
+        for i, (views, _) in enumerate(loader):
+            step = self.epoch * self.steps_per_epoch + i
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr[step]
+            views = [v.to(self.device, non_blocking=True) for v in views]
+            if self.device.type == "cuda":
+                views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                loss = self.model(views)
+            if not torch.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"loss is {loss.item()} at epoch {self.epoch + 1}, step {i + 1} "
+                    f"(method {self.cfg.method}, lr {self.lr[step]:.4g}, temperature {self.cfg.temperature}): "
+                    "lower the learning rate or raise the temperature"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if on_step is not None:
+                on_step(step, len(self.lr))
+            losses.append(loss.detach())
+            images += len(views[0])
+        elapsed = time.perf_counter() - start
+        return {"train/loss": torch.stack(losses).mean().item(), "images_per_s": images / elapsed, "lr": float(self.lr[step])}
+
+    def evaluate(self, linear: bool) -> Metrics:
+        """KNN top-1 on every eval set, and the linear probe too when ``linear``."""
+        metrics: Metrics = {}
+        size = self.eval_cfg.image_size or self.cfg.image_size
+        backbone = self.model.backbone
+        for eval_set in self.eval_sets:
+            features = extract(backbone, eval_set, self.eval_cfg, size, self.device, self.cfg.workers)
+            metrics[f"knn_top1/{eval_set.name}"] = knn_top1(features, eval_set.num_classes, self.eval_cfg.knn_k, self.eval_cfg.knn_t)
+            if linear:
+                metrics[f"linear_top1/{eval_set.name}"] = linear_top1(
+                    backbone, features, eval_set, self.eval_cfg, size, self.device, self.cfg.workers, self.cfg.seed
+                )
+        return metrics
+
+    def fit(self, on_epoch: Callable[[Metrics, Pretraining], None] | None = None) -> list[Metrics]:
+        """Train to ``epochs``, from wherever the run stands; ``on_epoch(metrics, self)`` after each
+        epoch (the place to save a checkpoint or report to a tracker)."""
+        while self.epoch < self.cfg.epochs:
+            metrics: Metrics = {"epoch": self.epoch + 1, **self.train_epoch()}
+            self.epoch += 1
+            last = self.epoch == self.cfg.epochs
+            if last or self.epoch % self.eval_cfg.every == 0:
+                metrics.update(self.evaluate(linear=last))
+            self.history.append(metrics)
+            if on_epoch is not None:
+                on_epoch(metrics, self)
+        return self.history
