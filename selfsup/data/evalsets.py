@@ -1,0 +1,84 @@
+"""Labelled evaluation sets: KNN and linear probes read features of their train and val splits.
+
+The SAMCLR paper evaluates on CIFAR-10, STL10 and ImageNette (Sec. 4.1). Three kinds of set:
+
+- ``folder``: ``<root>/{train,val}/<class>/*`` (ImageNette's layout; also the synthetic eval set),
+- ``cifar10`` and ``stl10``: torchvision's loaders, downloading when ``download`` is true.
+
+Images are resized to the evaluation size (the paper evaluates at the 128 px training size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torchvision
+import torchvision.transforms as T
+
+from masking.sampler import IMAGENET_MEAN, IMAGENET_STD
+from selfsup.data.images import load_rgb
+
+Transform = Callable
+SPLITS = ("train", "val")
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """A labelled set; ``make(split, transform)`` builds the split's dataset of (image, label)."""
+
+    name: str
+    num_classes: int
+    make: Callable[[str, Transform], torch.utils.data.Dataset]
+
+
+def eval_transform(size: int) -> T.Compose:
+    """Resize the short side, centre-crop, normalise: features for KNN and the linear probe."""
+    return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def probe_train_transform(size: int) -> T.Compose:
+    """The reference code's linear-probe training augmentation: random-resized crop and flip."""
+    return T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+
+
+def folder_eval_set(root: str | Path, name: str | None = None, download: bool = False) -> EvalSet:
+    root = Path(root)
+    missing = [s for s in SPLITS if not (root / s).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"eval set {root}: missing {' and '.join(f'{s}/' for s in missing)} (expected <root>/train/<class>/*, <root>/val/<class>/*)")
+    classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+
+    def make(split: str, transform: Transform) -> torch.utils.data.Dataset:
+        ds = torchvision.datasets.ImageFolder(root / split, transform=transform, loader=load_rgb)
+        if ds.classes != classes:
+            raise ValueError(f"eval set {root}: classes of {split}/ differ from train/")
+        return ds
+
+    return EvalSet(name or root.name, len(classes), make)
+
+
+def cifar10(root: str | Path, name: str | None = None, download: bool = False) -> EvalSet:
+    def make(split: str, transform: Transform) -> torch.utils.data.Dataset:
+        return torchvision.datasets.CIFAR10(str(root), train=split == "train", transform=transform, download=download)
+
+    return EvalSet(name or "cifar10", 10, make)
+
+
+def stl10(root: str | Path, name: str | None = None, download: bool = False) -> EvalSet:
+    def make(split: str, transform: Transform) -> torch.utils.data.Dataset:
+        return torchvision.datasets.STL10(str(root), split="train" if split == "train" else "test", transform=transform, download=download)
+
+    return EvalSet(name or "stl10", 10, make)
+
+
+EVAL_SETS: dict[str, Callable[..., EvalSet]] = {"folder": folder_eval_set, "cifar10": cifar10, "stl10": stl10}
+"""Eval-set kind -> builder(root, name=None, download=False)."""
+
+
+def build_eval_set(kind: str, root: str | Path, name: str | None = None, download: bool = False) -> EvalSet:
+    if kind not in EVAL_SETS:
+        raise ValueError(f"unknown eval set kind {kind!r}; known: {', '.join(EVAL_SETS)}")
+    return EVAL_SETS[kind](root, name=name, download=download)
