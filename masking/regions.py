@@ -71,7 +71,7 @@ def coarsest(masks: np.ndarray, containment: float = REFERENCE_CONTAINMENT) -> n
     if len(masks) == 0:
         return np.zeros(0, np.int64)
     flat = masks.reshape(len(masks), -1)
-    areas = flat.sum(axis=1)
+    areas = flat.sum(axis=1)  # (N,) pixel counts
     order = np.argsort(-areas, kind="stable")
     kept: list[int] = []
     for i in order:
@@ -100,7 +100,7 @@ def select_regions(
     if masks.ndim != 3:
         raise ValueError(f"select_regions: masks must be (N, H, W), got shape {masks.shape}")
     scores = np.ones(len(masks), np.float32) if scores is None else np.asarray(scores, np.float32)
-    areas = masks.reshape(len(masks), -1).sum(axis=1)
+    areas = masks.sum(axis=(1, 2))
     big = np.flatnonzero(areas >= min_area)
     keep = big[coarsest(masks[big], containment)]
     return Regions(mask_boxes(masks[keep]), areas[keep].astype(np.int64), scores[keep])

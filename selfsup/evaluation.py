@@ -113,7 +113,7 @@ def linear_top1(
                 with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                     x = backbone(x).float()
             for group in optimizer.param_groups:
-                group["lr"] = schedule[step]
+                group["lr"] = float(schedule[step])
             loss = F.cross_entropy(head(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -160,7 +160,7 @@ class Pretraining:
         for i, (views, _) in enumerate(loader):
             step = self.epoch * self.steps_per_epoch + i
             for group in self.optimizer.param_groups:
-                group["lr"] = self.lr[step]
+                group["lr"] = float(self.lr[step])
             views = [v.to(self.device, non_blocking=True) for v in views]
             if self.device.type == "cuda":
                 views = [v.contiguous(memory_format=torch.channels_last) for v in views]

@@ -60,8 +60,17 @@ def folder_eval_set(root: str | Path, name: str | None = None, download: bool = 
     return EvalSet(name or root.name, len(classes), make)
 
 
+def _require(root: str | Path, folder: str, kind: str, download: bool) -> None:
+    if not download and not (Path(root) / folder).is_dir():
+        raise FileNotFoundError(
+            f"eval set {kind}: {Path(root) / folder} not found; set download: true or run "
+            f"`python -m orchestrator.data prepare {kind} --root {root}`"
+        )
+
+
 def cifar10(root: str | Path, name: str | None = None, download: bool = False) -> EvalSet:
     def make(split: str, transform: Transform) -> torch.utils.data.Dataset:
+        _require(root, "cifar-10-batches-py", "cifar10", download)
         return torchvision.datasets.CIFAR10(str(root), train=split == "train", transform=transform, download=download)
 
     return EvalSet(name or "cifar10", 10, make)
@@ -69,6 +78,7 @@ def cifar10(root: str | Path, name: str | None = None, download: bool = False) -
 
 def stl10(root: str | Path, name: str | None = None, download: bool = False) -> EvalSet:
     def make(split: str, transform: Transform) -> torch.utils.data.Dataset:
+        _require(root, "stl10_binary", "stl10", download)
         return torchvision.datasets.STL10(str(root), split="train" if split == "train" else "test", transform=transform, download=download)
 
     return EvalSet(name or "stl10", 10, make)

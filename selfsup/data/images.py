@@ -32,9 +32,8 @@ def load_rgb(path: str | Path) -> Image.Image:
     """Open an image as 8-bit RGB with its EXIF orientation applied."""
     with Image.open(path) as img:
         img = ImageOps.exif_transpose(img)
-        if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: scale to 8 bits
-            arr = np.asarray(img, dtype=np.float64)
-            arr = arr * (255.0 / max(float(arr.max()), 1.0))
+        if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grayscale PNG: 0..65535 -> 0..255
+            arr = np.rint(np.asarray(img, dtype=np.float64) / 257.0).clip(0, 255)
             return Image.fromarray(arr.astype(np.uint8)).convert("RGB")
         return img.convert("RGB")
 

@@ -1,0 +1,136 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from masking.maskers import MaskerConfig, regions_of
+from masking.sampler import CropSpec, ViewSampler
+from selfsup.data.evalsets import build_eval_set, eval_transform
+from selfsup.data.images import PretrainImages, list_images, load_rgb
+from selfsup.data.synthetic import SHAPES, generate, render_scene
+from tests.conftest import TINY, TINY_MIN_AREA
+
+
+def test_synthetic_dataset_is_ordinary_files_and_deterministic(synthetic, tmp_path):
+    images = list_images(synthetic.images)
+    assert len(images) == TINY.scenes
+    assert list_images(synthetic.masks) == images
+    again = generate(tmp_path / "again", TINY)
+    for rel in images[:5]:
+        assert np.array_equal(np.asarray(Image.open(synthetic.images / rel)), np.asarray(Image.open(again.images / rel)))
+    classes = sorted(p.name for p in (synthetic.eval / "train").iterdir())
+    assert classes == sorted(SHAPES[: TINY.num_classes])
+    assert len(list_images(synthetic.eval / "val")) == TINY.eval_val_per_class * TINY.num_classes
+
+
+def test_synthetic_instance_masks_match_the_objects():
+    image, ids, classes = render_scene(TINY, 3)
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+    assert sorted(np.unique(ids)[1:].tolist()) == list(range(1, len(classes) + 1))
+    assert all(0 <= c < TINY.num_classes for c in classes)
+
+
+def test_ground_truth_masker_finds_every_object(synthetic):
+    config = MaskerConfig("ground_truth", {"masks_root": str(synthetic.masks)}, min_area=TINY_MIN_AREA)
+    masker = config.build()
+    counts = []
+    for rel in list_images(synthetic.images)[:10]:
+        image = np.asarray(load_rgb(synthetic.images / rel))
+        ids = np.asarray(Image.open(synthetic.masks / rel))
+        regions = regions_of(masker, config, image, rel)
+        big = [i for i in np.unique(ids)[1:] if (ids == i).sum() >= TINY_MIN_AREA]
+        assert len(regions) == len(big)
+        counts.append(len(regions))
+    assert sum(counts) > 10
+    with pytest.raises(FileNotFoundError, match="no instance mask"):
+        masker(np.zeros((64, 64, 3), np.uint8), "missing.png")
+
+
+def test_load_rgb_converts_modes_and_applies_exif(tmp_path):
+    Image.fromarray(np.full((5, 7), 40000, np.uint16)).save(tmp_path / "g16.png")
+    Image.new("RGBA", (7, 5), (10, 20, 30, 0)).save(tmp_path / "rgba.png")
+    Image.new("CMYK", (7, 5), (0, 255, 0, 0)).save(tmp_path / "cmyk.jpg")
+    img = Image.new("RGB", (7, 5))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    img.save(tmp_path / "rot.jpg", exif=exif)
+    for name in ["g16.png", "rgba.png", "cmyk.jpg"]:
+        out = load_rgb(tmp_path / name)
+        assert out.mode == "RGB" and out.size == (7, 5), name
+    assert load_rgb(tmp_path / "g16.png").getpixel((0, 0)) == (156, 156, 156)  # 40000 / 257
+    assert load_rgb(tmp_path / "rot.jpg").size == (5, 7)
+
+
+def test_pretrain_images_work_in_dataloader_workers(synthetic):
+    config = MaskerConfig("ground_truth", {"masks_root": str(synthetic.masks)}, min_area=TINY_MIN_AREA)
+    masker = config.build()
+    boxes = {
+        rel: regions_of(masker, config, np.asarray(load_rgb(synthetic.images / rel)), rel).boxes
+        for rel in list_images(synthetic.images)
+    }
+    ds = PretrainImages(synthetic.images, ViewSampler((CropSpec(2, 16),), "regions"), boxes.__getitem__)
+    loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2, generator=torch.Generator().manual_seed(0))
+    batches = list(loader)
+    assert len(batches) == TINY.scenes // 8
+    v0, v1 = batches[0][0]
+    assert v0.shape == v1.shape == (8, 3, 16, 16)
+    assert not torch.equal(batches[0][0][0], batches[1][0][0])
+    # same generator -> same views, whatever the worker processes
+    again = list(torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2, generator=torch.Generator().manual_seed(0)))
+    assert torch.equal(again[3][0][1], batches[3][0][1])
+
+
+def test_empty_or_missing_image_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        list_images(tmp_path / "nope")
+    with pytest.raises(FileNotFoundError, match="holds no images"):
+        PretrainImages(tmp_path, ViewSampler())
+
+
+def test_folder_eval_set_layout(synthetic, tmp_path):
+    ev = build_eval_set("folder", synthetic.eval, name="shapes")
+    assert ev.name == "shapes" and ev.num_classes == TINY.num_classes
+    x, y = ev.make("val", eval_transform(24))[0]
+    assert x.shape == (3, 24, 24) and 0 <= y < TINY.num_classes
+    (tmp_path / "train" / "a").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="missing val/"):
+        build_eval_set("folder", tmp_path)
+
+
+def _fake_cifar10(root):
+    base = root / "cifar-10-batches-py"
+    base.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), "labels": rng.integers(0, 10, 4).tolist()}
+        (base / name).write_bytes(pickle.dumps(batch))
+    (base / "batches.meta").write_bytes(pickle.dumps({"label_names": [f"c{i}" for i in range(10)]}))
+
+
+def _fake_stl10(root):
+    base = root / "stl10_binary"
+    base.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split, n in [("train", 6), ("test", 4)]:
+        rng.integers(0, 256, n * 3 * 96 * 96, dtype=np.uint8).tofile(base / f"{split}_X.bin")
+        rng.integers(1, 11, n, dtype=np.uint8).tofile(base / f"{split}_y.bin")
+    (base / "class_names.txt").write_text("\n".join(f"c{i}" for i in range(10)))
+    (base / "fold_indices.txt").write_text("0 1 2\n" * 10)
+
+
+@pytest.mark.parametrize("kind,make_files,n_train", [("cifar10", _fake_cifar10, 20), ("stl10", _fake_stl10, 6)])
+def test_torchvision_eval_sets_read_their_official_files(tmp_path, monkeypatch, kind, make_files, n_train):
+    # generated files cannot match torchvision's MD5 sums; everything else is torchvision's real loader
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)
+    monkeypatch.setattr(torchvision.datasets.STL10, "_check_integrity", lambda self: True)
+    make_files(tmp_path)
+    ev = build_eval_set(kind, tmp_path)
+    train = ev.make("train", eval_transform(16))
+    assert ev.num_classes == 10 and len(train) == n_train
+    x, y = train[0]
+    assert x.shape == (3, 16, 16) and 0 <= int(y) < 10
+    with pytest.raises(FileNotFoundError, match=f"eval set {kind}: .* not found; set download: true"):
+        build_eval_set(kind, tmp_path / "empty").make("val", eval_transform(16))

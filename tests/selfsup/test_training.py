@@ -1,0 +1,109 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from masking.maskers import MaskerConfig, regions_of
+from selfsup.config import EvalConfig, TrainConfig
+from selfsup.data.evalsets import build_eval_set
+from selfsup.data.images import list_images, load_rgb
+from selfsup.training import NonFiniteLossError, Pretraining, lr_schedule
+from tests.conftest import TINY_MIN_AREA
+
+TRAIN = dict(epochs=3, batch_size=16, image_size=32, backbone_width=8, stem="cifar", workers=0)
+EVAL = EvalConfig(every=2, knn_k=20, linear_epochs=3, batch_size=64, linear_batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def boxes(synthetic):
+    config = MaskerConfig("ground_truth", {"masks_root": str(synthetic.masks)}, min_area=TINY_MIN_AREA)
+    masker = config.build()
+    return {
+        rel: regions_of(masker, config, np.asarray(load_rgb(synthetic.images / rel)), rel).boxes
+        for rel in list_images(synthetic.images)
+    }
+
+
+def run(synthetic, boxes, **overrides):
+    train = TrainConfig(**{**TRAIN, **overrides})
+    evalset = build_eval_set("folder", synthetic.eval, name="shapes")
+    return Pretraining(train, EVAL, synthetic.images, [evalset], boxes_of=boxes.__getitem__)
+
+
+@pytest.mark.parametrize("method", ["simclr", "samclr"])
+def test_short_run_gives_finite_losses_knn_curve_and_linear_probe(synthetic, boxes, method):
+    seen = []
+    history = run(synthetic, boxes, method=method).fit(lambda metrics, _: seen.append(metrics))
+    assert seen == history and [m["epoch"] for m in history] == [1, 2, 3]
+    assert all(math.isfinite(m["train/loss"]) and m["images_per_s"] > 0 for m in history)
+    knn_epochs = [m["epoch"] for m in history if "knn_top1/shapes" in m]
+    assert knn_epochs == [2, 3]  # every 2 epochs and after the last one
+    assert "linear_top1/shapes" in history[-1] and all("linear_top1/shapes" not in m for m in history[:-1])
+    for m in history:
+        for key in ("knn_top1/shapes", "linear_top1/shapes"):
+            if key in m:
+                assert 0.0 <= m[key] <= 1.0
+
+
+def test_samclr_defaults_follow_the_paper(synthetic, boxes):
+    cfg = run(synthetic, boxes, method="samclr").cfg
+    assert (cfg.sampling, cfg.temperature) == ("regions", 0.07)
+    cfg = run(synthetic, boxes, method="simclr").cfg
+    assert (cfg.sampling, cfg.temperature, cfg.lr) == ("random", 0.5, pytest.approx(0.06 * 16 / 256))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(synthetic, boxes, tmp_path, workers):
+    full = run(synthetic, boxes, method="samclr", workers=workers)
+    full.fit()
+
+    class Interrupted(Exception):
+        pass
+
+    def save_then_die(metrics, trainer):
+        trainer.save(tmp_path / "ckpt.pt")
+        if metrics["epoch"] == 2:
+            raise Interrupted
+
+    first = run(synthetic, boxes, method="samclr", workers=workers)
+    with pytest.raises(Interrupted):
+        first.fit(save_then_die)
+    resumed = run(synthetic, boxes, method="samclr", workers=workers)
+    resumed.restore(tmp_path / "ckpt.pt")
+    assert resumed.epoch == 2
+    resumed.fit()
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    drop = lambda h: [{k: v for k, v in m.items() if k != "images_per_s"} for m in h]  # noqa: E731
+    assert drop(full.history) == drop(resumed.history)
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(synthetic, boxes, tmp_path):
+    trainer = run(synthetic, boxes, epochs=1)
+    trainer.save(tmp_path / "ckpt.pt")
+    other = run(synthetic, boxes, epochs=1, temperature=0.2)
+    with pytest.raises(ValueError, match="other settings \\(temperature\\)"):
+        other.restore(tmp_path / "ckpt.pt")
+
+
+def test_nan_guard_stops_the_run(synthetic, boxes):
+    with pytest.raises(NonFiniteLossError, match="lower the learning rate"):
+        run(synthetic, boxes, lr=1e12, epochs=2).fit()
+
+
+def test_batch_larger_than_dataset_and_missing_store_are_clear_errors(synthetic, boxes):
+    with pytest.raises(ValueError, match="larger than the pretraining set"):
+        run(synthetic, boxes, batch_size=1000)
+    evalset = build_eval_set("folder", synthetic.eval)
+    with pytest.raises(ValueError, match="give boxes_of"):
+        Pretraining(TrainConfig(method="samclr", **TRAIN), EVAL, synthetic.images, [evalset])
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero():
+    lr = lr_schedule(1.0, epochs=10, steps_per_epoch=4, warmup_epochs=2)
+    assert len(lr) == 40
+    assert lr[0] == pytest.approx(1 / 8) and lr[7] == pytest.approx(1.0)
+    assert np.all(np.diff(lr[8:]) <= 0) and lr[-1] < 0.01
