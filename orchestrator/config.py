@@ -1,0 +1,270 @@
+"""The sweep file: a validated schema (pydantic) and a loader whose errors name the YAML position.
+
+Every check that can fail runs here, before Ray starts: wrong keys and types, unknown methods and
+maskers, c < 1, missing dataset folders, eval sets without ``train/`` and ``val/``. A failure is one
+line: ``experiments/x.yaml:12:5: grid.c: c must be >= 1 (got 0.5)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from masking.maskers import MASKERS
+from selfsup.config import EvalConfig, TrainConfig
+from selfsup.data.evalsets import EVAL_SETS
+from selfsup.data.synthetic import SyntheticConfig
+from selfsup.methods import METHODS
+
+TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+GRID_KEYS = ("dataset", "masker", *TRAIN_KEYS)
+
+
+class SweepError(ValueError):
+    """A sweep file that cannot run; the message is one line naming the place."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    """A pretraining set: a folder of images (``root``), or the built-in synthetic scenes
+    (``synthetic``: generator parameters; generated under ``root`` on first use)."""
+
+    root: str
+    synthetic: dict[str, Any] | None = None
+    masks: str | None = None
+    """Folder of instance-id PNGs mirroring ``root`` (for the ``ground_truth`` masker)."""
+
+    @field_validator("synthetic")
+    @classmethod
+    def _synthetic_keys(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None:
+            known = {f.name for f in dataclasses.fields(SyntheticConfig)}
+            unknown = sorted(set(v) - known)
+            if unknown:
+                raise ValueError(f"unknown synthetic key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            SyntheticConfig(**{k: tuple(x) if isinstance(x, list) else x for k, x in v.items()})
+        return v
+
+
+class EvalSetSpec(_Strict):
+    kind: str = "folder"
+    root: str | None = None
+    """Folder holding ``train/`` and ``val/`` (kind ``folder``) or torchvision's files."""
+    dataset: str | None = None
+    """For the synthetic scenes: the pretraining dataset whose single-object eval set this is."""
+    download: bool = False
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        if v not in EVAL_SETS:
+            raise ValueError(f"unknown eval set kind {v!r}; known: {', '.join(EVAL_SETS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _where(self) -> EvalSetSpec:
+        if (self.root is None) == (self.dataset is None):
+            raise ValueError("give exactly one of root (a folder) and dataset (a synthetic dataset's eval set)")
+        return self
+
+
+class MaskerSpec(_Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    min_area: int = Field(1000, ge=0)
+    containment: float = Field(0.9, gt=0, le=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if v not in MASKERS:
+            raise ValueError(f"unknown masker {v!r}; known: {', '.join(sorted(MASKERS))}")
+        return v
+
+
+class TrainSpec(_Strict):
+    """Training settings shared by every trial (any of them may also be a grid axis)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    sampling: Literal["random", "regions"] | None = None
+    temperature: float | None = Field(None, gt=0)
+    c: float = Field(1.3, ge=1)
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(256, ge=2)
+    image_size: int = Field(128, ge=8)
+    lr: float | None = Field(None, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    warmup_epochs: int = Field(0, ge=0)
+    backbone_width: int = Field(64, ge=8)
+    stem: Literal["imagenet", "cifar"] = "imagenet"
+    workers: int = Field(2, ge=0)
+    device: str = "auto"
+    amp: bool = True
+
+
+class EvalSpec(_Strict):
+    every: int = Field(10, ge=1)
+    knn_k: int = Field(200, ge=1)
+    knn_t: float = Field(0.1, gt=0)
+    image_size: int | None = Field(None, ge=8)
+    batch_size: int = Field(256, ge=1)
+    linear_epochs: int = Field(90, ge=0)
+    linear_lr: float = Field(0.1, gt=0)
+    linear_batch_size: int = Field(256, ge=1)
+    linear_augment: bool = False
+    sets: dict[str, EvalSetSpec] = Field(default_factory=dict)
+
+    def config(self) -> EvalConfig:
+        return EvalConfig(**self.model_dump(exclude={"sets"}))
+
+
+class ResourcesSpec(_Strict):
+    cpu: float = Field(1, gt=0)
+    gpu: float = Field(0, ge=0)
+    mask_actors: int = Field(1, ge=1)
+    """Masker actors of the region precompute (always leaving one CPU for Ray Data's reads)."""
+    mask_gpu: float = Field(0, ge=0)
+    """GPUs per masker actor (fractional packs several on one GPU)."""
+    mask_batch_size: int = Field(8, ge=1)
+    max_failures: int = Field(2, ge=0)
+    """Times Tune restarts a failed trial from its last checkpoint."""
+
+
+class TrackingSpec(_Strict):
+    uri: str | None = None
+    """MLflow tracking URI; default ``sqlite:///<working dir>/mlflow.db``."""
+    experiment: str | None = None
+    """MLflow experiment; default the sweep's name."""
+
+
+class FieldError(ValueError):
+    """A validation error inside a field, with the key path below that field (for positions)."""
+
+    def __init__(self, loc: tuple, message: str):
+        super().__init__(message)
+        self.loc = loc
+
+
+class SweepConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    datasets: dict[str, DatasetSpec] = Field(min_length=1)
+    maskers: dict[str, MaskerSpec] = Field(default_factory=dict)
+    train: TrainSpec = TrainSpec()
+    eval: EvalSpec = EvalSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+    tracking: TrackingSpec = TrackingSpec()
+    storage: str = "runs"
+    """Ray Tune storage path (a shared path on a cluster); relative paths are under the working dir."""
+    regions_dir: str | None = None
+    """Where region stores live; default ``<storage>/regions``."""
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    grid: dict[str, list[Any]]
+    """Axes of the trial grid: method (required), dataset, masker and any training key."""
+
+    @field_validator("eval")
+    @classmethod
+    def _eval_sets(cls, spec: EvalSpec, info: ValidationInfo) -> EvalSpec:
+        datasets = info.data.get("datasets", {})
+        for name, s in spec.sets.items():
+            if s.dataset is not None and (s.dataset not in datasets or datasets[s.dataset].synthetic is None):
+                raise FieldError(("sets", name, "dataset"), f"{s.dataset!r} is not a synthetic dataset of this sweep")
+        return spec
+
+    @field_validator("grid")
+    @classmethod
+    def _grid(cls, grid: dict[str, list[Any]], info: ValidationInfo) -> dict[str, list[Any]]:
+        if "method" not in grid:
+            raise ValueError("grid needs a 'method' list")
+        datasets, maskers = info.data.get("datasets", {}), info.data.get("maskers", {})
+        train = info.data.get("train", TrainSpec())
+        for key, values in grid.items():
+            if key not in GRID_KEYS or key == "seed":
+                known = ", ".join(k for k in GRID_KEYS if k != "seed")
+                raise FieldError((key,), f"unknown grid key {key!r}; known: {known} (seeds go in 'seeds')")
+            if not values:
+                raise FieldError((key,), "empty list")
+            if len(set(map(repr, values))) != len(values):
+                raise FieldError((key,), "lists a value twice")
+            for i, value in enumerate(values):
+                if key == "method" and value not in METHODS:
+                    raise FieldError((key, i), f"unknown method {value!r}; known: {', '.join(sorted(METHODS))}")
+                if key == "dataset" and value not in datasets:
+                    raise FieldError((key, i), f"{value!r} is not in datasets ({', '.join(datasets)})")
+                if key == "masker" and value not in maskers:
+                    raise FieldError((key, i), f"{value!r} is not in maskers ({', '.join(maskers) or 'none defined'})")
+                if key in TRAIN_KEYS and key != "method":
+                    try:
+                        TrainSpec(**{**train.model_dump(), key: value})
+                    except ValidationError as err:
+                        raise FieldError((key, i), f"{value!r}: {err.errors()[0]['msg']}") from None
+        return grid
+
+
+# -- loading with positions ----------------------------------------------------------------------
+
+
+def _positions(node: yaml.Node, prefix: tuple = ()) -> dict[tuple, str]:
+    """YAML key path -> 'line:column' for every mapping key and sequence item."""
+    out: dict[tuple, str] = {prefix: f"{node.start_mark.line + 1}:{node.start_mark.column + 1}"}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = (*prefix, key.value)
+            out.update(_positions(value, path))
+            out[path] = f"{key.start_mark.line + 1}:{key.start_mark.column + 1}"
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out.update(_positions(item, (*prefix, i)))
+    return out
+
+
+def _where(positions: dict[tuple, str], loc: tuple) -> str:
+    loc = tuple(x for x in loc if not (isinstance(x, str) and x.startswith("function-")))
+    while loc and loc not in positions:
+        loc = loc[:-1]
+    return positions.get(loc, "1:1")
+
+
+def _message(err: dict) -> str:
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {err['loc'][-1]!r}"
+    if err["type"] == "missing":
+        return f"missing key {err['loc'][-1]!r}"
+    return msg
+
+
+def parse_sweep(text: str, source: str = "<sweep>") -> SweepConfig:
+    """Validate sweep YAML text; raise SweepError with ``source:line:col: field: message``."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SweepError(f"{source}:{where}: YAML syntax error: {problem}") from None
+    if not isinstance(data, dict):
+        raise SweepError(f"{source}:1:1: a sweep file is a mapping (name, datasets, grid, ...), got {type(data).__name__}")
+    try:
+        return SweepConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        inner = (err.get("ctx") or {}).get("error")
+        loc = tuple(err["loc"]) + (inner.loc if isinstance(inner, FieldError) else ())
+        field = ".".join(str(x) for x in loc) or "sweep"
+        raise SweepError(f"{source}:{_where(_positions(node), loc)}: {field}: {_message(err)}") from None
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise SweepError(f"{path}: sweep file not found")
+    return parse_sweep(path.read_text(), str(path))

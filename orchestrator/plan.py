@@ -1,0 +1,202 @@
+"""From a validated sweep to concrete work: resolved datasets, region-store jobs and trials.
+
+Grid expansion is the product of the grid axes and the seeds, except that keys a trial ignores
+are dropped before de-duplication: a ``random``-sampling trial ignores ``masker`` and ``c``, so
+``simclr`` x 2 maskers x 3 values of c is one trial, not six.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from masking.maskers import MaskerConfig
+from masking.store import dataset_files, fingerprint, store_file
+from orchestrator.config import SweepConfig, SweepError
+from selfsup.config import TrainConfig
+from selfsup.data.evalsets import build_eval_set
+from selfsup.data.images import list_images
+from selfsup.data.synthetic import SyntheticConfig, SyntheticPaths, generate
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    images: Path
+    masks: Path | None
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EvalSetRef:
+    """What a trial needs to build an eval set (plain values: it travels to Ray workers)."""
+
+    kind: str
+    root: str
+    name: str
+    download: bool
+
+
+@dataclass(frozen=True)
+class MaskJob:
+    dataset: str
+    masker: str
+    config: MaskerConfig
+    store: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset}/{self.masker}"
+
+
+@dataclass(frozen=True)
+class Trial:
+    key: str
+    dataset: str
+    masker: str | None
+    train: TrainConfig
+    store: Path | None
+
+    def params(self) -> dict[str, Any]:
+        """The settings that define this trial (what MLflow shows as params)."""
+        out: dict[str, Any] = {"dataset": self.dataset, "masker": self.masker or "-"}
+        out.update(dataclasses.asdict(self.train))
+        if self.train.sampling == "random":
+            out["c"] = "-"
+        return out
+
+
+@dataclass(frozen=True)
+class Plan:
+    sweep: SweepConfig
+    datasets: dict[str, Dataset]
+    eval_sets: tuple[EvalSetRef, ...]
+    mask_jobs: tuple[MaskJob, ...]
+    trials: tuple[Trial, ...]
+    storage: Path
+    regions_dir: Path
+
+
+def _abs(path: str, base: Path) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def _synthetic_config(params: dict[str, Any]) -> SyntheticConfig:
+    return SyntheticConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+
+
+def resolve_datasets(sweep: SweepConfig, base: Path) -> dict[str, Dataset]:
+    """Every pretraining set, with the synthetic ones generated on first use."""
+    out = {}
+    for name, spec in sweep.datasets.items():
+        root = _abs(spec.root, base)
+        if spec.synthetic is not None:
+            paths = generate(root, _synthetic_config(spec.synthetic))
+            images, masks = paths.images, paths.masks
+        else:
+            images, masks = root, _abs(spec.masks, base) if spec.masks else None
+            if not images.is_dir():
+                raise SweepError(f"datasets.{name}.root: {images} does not exist")
+            if masks is not None and not masks.is_dir():
+                raise SweepError(f"datasets.{name}.masks: {masks} does not exist")
+        files = tuple(list_images(images))
+        if not files:
+            raise SweepError(f"datasets.{name}.root: {images} holds no images")
+        out[name] = Dataset(name, images, masks, files)
+    return out
+
+
+def resolve_eval_sets(sweep: SweepConfig, base: Path, datasets: dict[str, Dataset]) -> tuple[EvalSetRef, ...]:
+    refs = []
+    for name, spec in sweep.eval.sets.items():
+        if spec.dataset is not None:
+            root = SyntheticPaths(datasets[spec.dataset].images.parent.parent).eval
+        else:
+            root = _abs(spec.root, base)
+        ref = EvalSetRef(spec.kind, str(root), name, spec.download)
+        if spec.kind == "folder" or not spec.download:
+            try:
+                eval_set = build_eval_set(ref.kind, ref.root, ref.name, ref.download)
+                if spec.kind != "folder":
+                    eval_set.make("val", None)
+            except (FileNotFoundError, ValueError, RuntimeError) as err:
+                raise SweepError(f"eval.sets.{name}: {err}") from None
+        refs.append(ref)
+    return tuple(refs)
+
+
+def _masker_config(sweep: SweepConfig, masker: str, dataset: Dataset) -> MaskerConfig:
+    spec = sweep.maskers[masker]
+    params = dict(spec.params)
+    if spec.name == "ground_truth":
+        if dataset.masks is None:
+            raise SweepError(f"maskers.{masker}: ground_truth needs instance masks, and datasets.{dataset.name} has no 'masks' folder")
+        params.setdefault("masks_root", str(dataset.masks))
+    return MaskerConfig(spec.name, params, spec.min_area, spec.containment)
+
+
+def _trial_key(point: dict[str, Any], varying: list[str]) -> str:
+    parts = [str(point["method"])]
+    parts += [f"{k}={point[k]}" for k in varying if k != "method" and point.get(k) is not None]
+    return ",".join(parts)
+
+
+def make_plan(sweep: SweepConfig, base: Path | None = None) -> Plan:
+    """Resolve and check everything a sweep needs; raise SweepError naming what is wrong."""
+    base = base or Path.cwd()
+    storage = _abs(sweep.storage, base)
+    regions_dir = _abs(sweep.regions_dir, base) if sweep.regions_dir else storage / "regions"
+    datasets = resolve_datasets(sweep, base)
+    eval_sets = resolve_eval_sets(sweep, base, datasets)
+    axes = dict(sweep.grid)
+    axes.setdefault("dataset", list(sweep.datasets))
+    axes["seed"] = list(sweep.seeds)
+    varying = [k for k, v in axes.items() if len(v) > 1]
+    shared = sweep.train.model_dump()
+    trials: dict[str, Trial] = {}
+    jobs: dict[tuple[str, str], MaskJob] = {}
+    for values in itertools.product(*axes.values()):
+        point = dict(zip(axes, values))
+        dataset = datasets[point["dataset"]]
+        train = TrainConfig(**{**shared, **{k: v for k, v in point.items() if k not in ("dataset", "masker")}}).resolved()
+        masker = point.get("masker")
+        if train.sampling == "random":
+            point["masker"] = point["c"] = None
+            masker = None
+        elif masker is None:
+            if len(sweep.maskers) != 1:
+                raise SweepError(f"method {train.method} samples regions: add a 'masker' grid axis naming one of maskers ({', '.join(sweep.maskers) or 'none defined'})")
+            masker = next(iter(sweep.maskers))
+        store = None
+        if masker is not None:
+            job = jobs.get((dataset.name, masker))
+            if job is None:
+                config = _masker_config(sweep, masker, dataset)
+                fp = fingerprint(dataset_files(dataset.images, dataset.paths), config.as_dict())
+                job = MaskJob(dataset.name, masker, config, store_file(regions_dir, dataset.name, masker, fp))
+                jobs[(dataset.name, masker)] = job
+            store = job.store
+        key = _trial_key(point, varying)
+        trials.setdefault(key, Trial(key, dataset.name, masker, train, store))
+    return Plan(sweep, datasets, eval_sets, tuple(jobs.values()), tuple(trials.values()), storage, regions_dir)
+
+
+def describe(plan: Plan) -> str:
+    """The planned work, for ``--dry-run`` and the start of a sweep."""
+    lines = [f"sweep {plan.sweep.name}: {len(plan.trials)} trials, {len(plan.mask_jobs)} region jobs"]
+    for job in plan.mask_jobs:
+        state = "reuse" if job.store.is_file() else "compute"
+        n = len(plan.datasets[job.dataset].paths)
+        lines.append(f"  regions {job.label}: {job.config.name} on {n} images -> {job.store.name} ({state})")
+    for t in plan.trials:
+        tc = t.train
+        extra = f" masker={t.masker} c={tc.c}" if t.masker else ""
+        lines.append(
+            f"  trial {t.key}: {tc.method} sampling={tc.sampling} temperature={tc.temperature} "
+            f"epochs={tc.epochs} batch={tc.batch_size} seed={tc.seed} dataset={t.dataset}{extra}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""Stage 1: region stores, computed once per (dataset, masker configuration) with Ray Data.
+
+Images are decoded by Ray Data tasks (CPU), then masked by a pool of actors, each building its
+masker once in its constructor (HQ-SAM: one model per actor, ``num_gpus`` per actor from the
+sweep file). Results stream back to the driver, which writes them as store shards as they come:
+a killed precompute loses at most the rows in flight, and a rerun skips every image already in a
+shard. Unreadable images become rows with an error message: counted and reported, never fatal.
+
+Ray Data hangs when its actors hold every CPU (ray#44687), so the pool always leaves one CPU
+free for the read and decode tasks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from masking.maskers import MaskerConfig, regions_of
+from masking.regions import Regions
+from masking.store import ImageRegions, RegionStore, StoreWriter
+from orchestrator.plan import Dataset, MaskJob
+from selfsup.data.images import load_rgb
+
+
+def decode_images(batch: dict[str, np.ndarray], root: str) -> dict[str, Any]:
+    """Ray Data task: read each image as RGB uint8; an unreadable one gets an error instead."""
+    images, errors = [], []
+    for path in batch["path"]:
+        try:
+            images.append(np.asarray(load_rgb(Path(root) / path)))
+            errors.append("")
+        except Exception as err:  # noqa: BLE001 - any broken file is reported, not fatal
+            images.append(np.zeros((1, 1, 3), np.uint8))
+            errors.append(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:500])
+    return {"path": list(batch["path"]), "image": images, "error": errors}
+
+
+class MaskerActor:
+    """Ray Data actor: builds the masker once, then turns decoded images into regions."""
+
+    def __init__(self, masker: dict[str, Any]):
+        self.config = MaskerConfig(**masker)
+        self.masker = self.config.build()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        rows: dict[str, list] = {"path": [], "width": [], "height": [], "regions": [], "error": []}
+        for path, image, error in zip(batch["path"], batch["image"], batch["error"]):
+            image = np.asarray(image)
+            regions = Regions.empty()
+            if not error:
+                try:
+                    regions = regions_of(self.masker, self.config, image, str(path))
+                except Exception as err:  # noqa: BLE001 - a masker failing on one image is reported
+                    error = f"masker {self.config.name}: {type(err).__name__}: {err}"[:500]
+            rows["path"].append(str(path))
+            rows["width"].append(0 if error else image.shape[1])
+            rows["height"].append(0 if error else image.shape[0])
+            rows["regions"].append(
+                json.dumps({"boxes": regions.boxes.tolist(), "areas": regions.areas.tolist(), "scores": regions.scores.tolist()})
+            )
+            rows["error"].append(error or "")
+        return rows
+
+
+def _row(record: dict[str, Any]) -> ImageRegions:
+    r = json.loads(record["regions"])
+    regions = Regions(
+        np.asarray(r["boxes"], np.int32).reshape(-1, 4), np.asarray(r["areas"], np.int64), np.asarray(r["scores"], np.float32)
+    )
+    return ImageRegions(str(record["path"]), int(record["width"]), int(record["height"]), regions, record["error"] or None)
+
+
+def pool_size(wanted: int, cluster_cpus: float, actor_gpus: float, cluster_gpus: float) -> int:
+    """Actors to start: as many as asked, leaving one CPU for reads, within the GPUs there are."""
+    size = min(wanted, max(1, int(cluster_cpus) - 1))
+    if actor_gpus > 0:
+        size = min(size, max(1, int(cluster_gpus / actor_gpus)))
+    return size
+
+
+def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float, batch_size: int, log=print) -> RegionStore:
+    """Build (or finish) the region store of ``job``; reuse it when it is already complete."""
+    import ray
+
+    if job.store.is_file():
+        log(f"regions {job.label}: reusing {job.store}")
+        return RegionStore.load(job.store)
+    writer = StoreWriter(job.store)
+    done = writer.done()
+    todo = [p for p in dataset.paths if p not in done]
+    if done:
+        log(f"regions {job.label}: {len(done)} images done by an interrupted run, {len(todo)} to go")
+    if todo:
+        resources = ray.cluster_resources()
+        size = pool_size(actors, resources.get("CPU", 1), actor_gpus, resources.get("GPU", 0))
+        actor_cpus = 1.0 if resources.get("CPU", 1) >= 2 else 0.5
+        log(f"regions {job.label}: {job.config.name} on {len(todo)} images with {size} actor(s)")
+        ds = ray.data.from_items([{"path": p} for p in todo], override_num_blocks=max(1, min(len(todo) // batch_size, 64)))
+        ds = ds.map_batches(decode_images, fn_kwargs={"root": str(dataset.images)}, batch_size=batch_size, num_cpus=0.5)
+        ds = ds.map_batches(
+            MaskerActor,
+            fn_constructor_kwargs={"masker": {**job.config.as_dict()}},
+            batch_size=batch_size,
+            num_cpus=actor_cpus,
+            num_gpus=actor_gpus,
+            compute=ray.data.ActorPoolStrategy(size=size),
+        )
+        buffer: list[ImageRegions] = []
+        written = len(done)
+        for batch in ds.iter_rows():
+            buffer.append(_row(batch))
+            if len(buffer) >= 4 * batch_size:
+                writer.write_shard(buffer)
+                written += len(buffer)
+                buffer = []
+                log(f"regions {job.label}: {written}/{len(dataset.paths)} images")
+        writer.write_shard(buffer)
+    store = writer.finalize(dataset.paths)
+    summary = store.summary()
+    log(
+        f"regions {job.label}: {summary['images']} images, {summary['regions_per_image']:.2f} regions/image, "
+        f"{summary['images_without_region']} without a region, {summary['unreadable']} unreadable -> {job.store}"
+    )
+    return store
+

@@ -1,0 +1,54 @@
+"""Stage 4: the results table of a sweep, read back from MLflow (trial x eval set, KNN and linear)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+from orchestrator.tracking import TRIAL_TAG, child_runs
+
+SETTINGS = ("method", "sampling", "masker", "c", "temperature", "epochs", "seed")
+
+
+def summary_rows(uri: str, experiment_id: str, parent_id: str) -> list[dict[str, str]]:
+    """One row per child run: its settings, status, final KNN and linear top-1 per eval set."""
+    rows = []
+    for run in child_runs(uri, experiment_id, parent_id):
+        row = {"trial": run.data.tags.get(TRIAL_TAG, run.info.run_name), "status": run.info.status}
+        row.update({k: run.data.params.get(k, "") for k in SETTINGS})
+        for name, value in sorted(run.data.metrics.items()):
+            if name.startswith(("knn_top1/", "linear_top1/")) or name == "train/loss":
+                row[name] = f"{value:.4f}"
+        rows.append(row)
+    return sorted(rows, key=lambda r: r["trial"])
+
+
+def _columns(rows: Sequence[dict[str, str]]) -> list[str]:
+    columns = ["trial", *SETTINGS, "status"]
+    metrics = sorted({k for r in rows for k in r if "/" in k}, key=lambda k: (not k.startswith("knn"), k))
+    return columns + metrics
+
+
+def markdown(rows: Sequence[dict[str, str]]) -> str:
+    columns = _columns(rows)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(r.get(c, "") for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: Sequence[dict[str, str]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=_columns(rows), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def write_summary(rows: Sequence[dict[str, str]], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    md, csv_file = folder / "summary.md", folder / "summary.csv"
+    md.write_text(markdown(rows))
+    csv_file.write_text(to_csv(rows))
+    return [md, csv_file]

@@ -1,0 +1,184 @@
+"""``python -m orchestrator.sweep SWEEP.yaml``: the whole pipeline, from one YAML file.
+
+validate -> plan -> (``--dry-run`` stops here) -> MLflow experiment -> Ray -> region stores
+(Ray Data) -> parent and child runs -> Ray Tune grid of trials -> summary table.
+
+``--resume`` continues the newest run of this sweep (``Tuner.restore``: finished trials are not
+rerun, unfinished ones restart from their last checkpoint, with the same MLflow runs).
+``--address`` joins an existing Ray cluster instead of starting a local one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from orchestrator.config import SweepError, load_sweep
+from orchestrator.plan import Plan, describe, make_plan
+from orchestrator.tracking import (
+    TrackingError,
+    child_run,
+    default_uri,
+    finish_run,
+    log_artifact,
+    open_experiment,
+    start_sweep,
+)
+
+STATE_FILE = "s3same_sweep.json"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _latest_run_dir(plan: Plan) -> Path | None:
+    runs = sorted(p for p in plan.storage.glob(f"{plan.sweep.name}-*") if (p / STATE_FILE).is_file())
+    return runs[-1] if runs else None
+
+
+def _trial_spec(plan: Plan, trial, uri: str, run_id: str) -> dict[str, Any]:
+    dataset = plan.datasets[trial.dataset]
+    return {
+        "key": trial.key,
+        "images": str(dataset.images),
+        "store": str(trial.store) if trial.store else None,
+        "train": dataclasses.asdict(trial.train),
+        "eval": dataclasses.asdict(plan.sweep.eval.config()),
+        "eval_sets": [dataclasses.asdict(e) for e in plan.eval_sets],
+        "cpus": plan.sweep.resources.cpu,
+        "tracking_uri": uri,
+        "run_id": run_id,
+    }
+
+
+def _init_ray(address: str | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address)
+    else:
+        ray.init(include_dashboard=False, dashboard_host="127.0.0.1")
+
+
+def _check_resources(plan: Plan, address: str | None) -> None:
+    res = plan.sweep.resources
+    if address is None and (res.gpu > 0 or res.mask_gpu > 0):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SweepError("resources: gpu > 0, but this machine has no CUDA GPU (use gpu: 0, or --address a cluster with GPUs)")
+
+
+def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None, dry_run: bool = False, log=print) -> int:
+    """Run a sweep; returns the number of trials that did not finish (0 is success)."""
+    sweep = load_sweep(sweep_file)
+    plan = make_plan(sweep)
+    log(describe(plan))
+    if dry_run:
+        return 0
+    _check_resources(plan, address)
+    uri = sweep.tracking.uri or default_uri()
+    experiment_id = open_experiment(uri, sweep.tracking.experiment or sweep.name)
+
+    import ray
+    from ray import tune
+
+    from orchestrator.regions import compute_store
+    from orchestrator.trial import run_trial
+
+    run_dir = _latest_run_dir(plan) if resume else None
+    if resume and run_dir is None:
+        raise SweepError(f"--resume: no earlier run of sweep {sweep.name!r} under {plan.storage}")
+    _init_ray(address)
+    res = sweep.resources
+    for job in plan.mask_jobs:
+        compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log)
+
+    trainable = tune.with_resources(run_trial, {"cpu": res.cpu, "gpu": res.gpu})
+    if run_dir is not None:
+        state = json.loads((run_dir / STATE_FILE).read_text())
+        if state.get("finished"):
+            log(f"sweep run {run_dir.name} already finished; nothing to resume")
+        else:
+            log(f"resuming {run_dir}")
+            tuner = tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        run_dir = plan.storage / f"{sweep.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir.mkdir(parents=True, exist_ok=False)
+        parent = start_sweep(uri, experiment_id, run_dir.name, {"git_commit": _git_commit(), "sweep_file": str(sweep_file)})
+        specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params())) for t in plan.trials]
+        state = {"sweep": sweep.name, "experiment_id": experiment_id, "tracking_uri": uri, "parent_run_id": parent}
+        (run_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
+        (run_dir / "sweep.yaml").write_text(Path(sweep_file).read_text())
+        log_artifact(uri, parent, run_dir / "sweep.yaml")
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"trial": tune.grid_search(specs)},
+            tune_config=tune.TuneConfig(trial_name_creator=lambda t: t.config["trial"]["key"], trial_dirname_creator=lambda t: t.trial_id),
+            run_config=tune.RunConfig(
+                name=run_dir.name,
+                storage_path=str(plan.storage),
+                failure_config=tune.FailureConfig(max_failures=res.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                verbose=1,
+            ),
+        )
+    failed = 0
+    if not state.get("finished"):
+        results = tuner.fit()
+        failed = len(results.errors)
+        for error in results.errors:
+            log(f"trial failed: {str(error).splitlines()[-1] if str(error) else type(error).__name__}")
+    return _finish(plan, run_dir, state, failed, log)
+
+
+def _finish(plan: Plan, run_dir: Path, state: dict[str, Any], failed: int, log) -> int:
+    from orchestrator.summary import markdown, summary_rows, write_summary
+
+    uri, parent = state["tracking_uri"], state["parent_run_id"]
+    rows = summary_rows(uri, state["experiment_id"], parent)
+    for path in write_summary(rows, run_dir):
+        log_artifact(uri, parent, path)
+    finish_run(uri, parent, "FINISHED" if failed == 0 else "FAILED")
+    state["finished"] = failed == 0
+    (run_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
+    log("\n" + markdown(rows))
+    log(f"summary: {run_dir / 'summary.md'} and summary.csv (also artifacts of MLflow run {parent})")
+    if uri.startswith("sqlite:"):
+        log(f"MLflow UI: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
+        log(f"then open http://127.0.0.1:5000/#/experiments/{state['experiment_id']}/runs")
+    else:
+        log(f"MLflow: {uri.rstrip('/')}/#/experiments/{state['experiment_id']}/runs")
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.sweep", description=__doc__.splitlines()[0])
+    parser.add_argument("sweep", help="sweep YAML file, e.g. experiments/demo.yaml")
+    parser.add_argument("--dry-run", action="store_true", help="print the planned trials and region jobs, then exit")
+    parser.add_argument("--resume", action="store_true", help="continue the newest run of this sweep")
+    parser.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
+    args = parser.parse_args(argv)
+    try:
+        failed = run_sweep(args.sweep, resume=args.resume, address=args.address, dry_run=args.dry_run)
+    except (SweepError, TrackingError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

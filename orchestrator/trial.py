@@ -1,0 +1,65 @@
+"""Stage 2: one Ray Tune trial = one ``selfsup`` pretraining run, checkpointed every epoch.
+
+The trial restores from Tune's last checkpoint when Tune restarts it (a dead worker, a resumed
+sweep), reports every epoch to Tune with a checkpoint, and logs to its own MLflow child run. An
+epoch already in MLflow is not logged twice, and epochs a restored checkpoint knows but MLflow
+missed are logged from the checkpoint's history, so the curves have every epoch exactly once.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from masking.store import RegionStore
+from orchestrator.tracking import TrialTracker
+from selfsup.config import EvalConfig, TrainConfig
+from selfsup.data.evalsets import build_eval_set
+from selfsup.data.images import list_images
+from selfsup.training import Pretraining
+
+CHECKPOINT = "state.pt"
+
+
+def run_trial(config: dict[str, Any]) -> None:
+    """Tune's trainable. ``config["trial"]`` holds plain values made by ``orchestrator.sweep``."""
+    from ray import tune
+
+    spec = config["trial"]
+    torch.set_num_threads(max(1, int(spec["cpus"])))
+    store = RegionStore.load(spec["store"]) if spec["store"] else None
+    paths = list_images(spec["images"])
+    if store is not None:
+        paths = [p for p in paths if p not in store.errors]
+    eval_sets = [build_eval_set(e["kind"], e["root"], e["name"], e["download"]) for e in spec["eval_sets"]]
+    trainer = Pretraining(
+        TrainConfig(**spec["train"]),
+        EvalConfig(**spec["eval"]),
+        spec["images"],
+        eval_sets,
+        boxes_of=store.boxes if store is not None else None,
+        paths=paths,
+    )
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            trainer.restore(Path(folder) / CHECKPOINT)
+    tracker = TrialTracker(spec["tracking_uri"], spec["run_id"])
+    for metrics in trainer.history:  # epochs the checkpoint has and MLflow may have missed
+        tracker.log_epoch(metrics)
+
+    def on_epoch(metrics: dict[str, float], run: Pretraining) -> None:
+        tracker.log_epoch(metrics)
+        with tempfile.TemporaryDirectory() as folder:
+            run.save(Path(folder) / CHECKPOINT)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    try:
+        trainer.fit(on_epoch)
+    except BaseException:
+        tracker.finish("FAILED")
+        raise
+    tracker.finish("FINISHED")
