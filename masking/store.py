@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -161,7 +162,8 @@ class StoreWriter:
         if not rows:
             return
         self.parts.mkdir(parents=True, exist_ok=True)
-        _write_atomically(_table(rows), self.parts / f"shard-{uuid.uuid4().hex}.parquet")
+        # names sort in write order, so finalize keeps the first row written for a path
+        _write_atomically(_table(rows), self.parts / f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet")
 
     def finalize(self, expected: Iterable[str]) -> RegionStore:
         """Merge the shards (one row per path) into the store file; every expected path must be there."""

@@ -92,7 +92,6 @@ class MaskerSpec(_Strict):
 class TrainSpec(_Strict):
     """Training settings shared by every trial (any of them may also be a grid axis)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     sampling: Literal["random", "regions"] | None = None
     temperature: float | None = Field(None, gt=0)
     c: float = Field(1.3, ge=1)
@@ -100,6 +99,9 @@ class TrainSpec(_Strict):
     batch_size: int = Field(256, ge=2)
     image_size: int = Field(128, ge=8)
     lr: float | None = Field(None, gt=0)
+    min_scale: float = Field(0.08, gt=0, le=1)
+    cj_strength: float = Field(1.0, ge=0)
+    blur_prob: float = Field(0.5, ge=0, le=1)
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(5e-4, ge=0)
     warmup_epochs: int = Field(0, ge=0)
@@ -217,6 +219,9 @@ def _positions(node: yaml.Node, prefix: tuple = ()) -> dict[tuple, str]:
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             path = (*prefix, key.value)
+            if path in out:
+                where = f"{key.start_mark.line + 1}:{key.start_mark.column + 1}"
+                raise SweepError(f"{where}: {'.'.join(map(str, path))}: duplicate key (YAML keeps only the last one)")
             out.update(_positions(value, path))
             out[path] = f"{key.start_mark.line + 1}:{key.start_mark.column + 1}"
     elif isinstance(node, yaml.SequenceNode):
@@ -251,6 +256,10 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepConfig:
         where = f"{mark.line + 1}:{mark.column + 1}" if mark else "1:1"
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise SweepError(f"{source}:{where}: YAML syntax error: {problem}") from None
+    try:
+        positions = _positions(node) if node is not None else {}
+    except SweepError as err:
+        raise SweepError(f"{source}:{err}") from None
     if not isinstance(data, dict):
         raise SweepError(f"{source}:1:1: a sweep file is a mapping (name, datasets, grid, ...), got {type(data).__name__}")
     try:
@@ -260,7 +269,7 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepConfig:
         inner = (err.get("ctx") or {}).get("error")
         loc = tuple(err["loc"]) + (inner.loc if isinstance(inner, FieldError) else ())
         field = ".".join(str(x) for x in loc) or "sweep"
-        raise SweepError(f"{source}:{_where(_positions(node), loc)}: {field}: {_message(err)}") from None
+        raise SweepError(f"{source}:{_where(positions, loc)}: {field}: {_message(err)}") from None
 
 
 def load_sweep(path: str | Path) -> SweepConfig:

@@ -25,6 +25,13 @@ class TrainConfig:
     image_size: int = 128
     lr: float | None = None
     """None means the reference code's 0.06 x batch_size / 256."""
+    min_scale: float = 0.08
+    """Smallest crop area as a fraction of the crop domain (lightly's SimCLR default 0.08)."""
+    cj_strength: float = 1.0
+    """Colour-jitter strength (lightly: 1.0; it recommends 0.5 for small images such as CIFAR)."""
+    blur_prob: float = 0.5
+    """Probability of Gaussian blur, sigma in [0.1, 2] px (lightly's SimCLR default 0.5; these
+    sigmas are meant for 224 px views and erase shapes at 32 px: use 0 there)."""
     momentum: float = 0.9
     weight_decay: float = 5e-4
     warmup_epochs: int = 0

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from masking.sampler import ViewSampler
+from masking.sampler import ViewSampler, simclr_photometric
 from selfsup.backbone import resnet18
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import EvalSet
@@ -87,7 +87,8 @@ class Pretraining:
         self.model = spec.build(backbone, feature_dim, self.cfg.temperature).to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
-        sampler = ViewSampler(spec.crops(self.cfg.image_size), self.cfg.sampling, self.cfg.c)
+        photometric = simclr_photometric(cj_strength=self.cfg.cj_strength, blur_prob=self.cfg.blur_prob)
+        sampler = ViewSampler(spec.crops(self.cfg), self.cfg.sampling, self.cfg.c, photometric)
         self.dataset = PretrainImages(data_root, sampler, boxes_of if self.cfg.sampling == "regions" else None, paths)
         self.steps_per_epoch = len(self.dataset) // self.cfg.batch_size
         if self.steps_per_epoch == 0:

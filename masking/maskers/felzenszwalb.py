@@ -3,10 +3,12 @@
 Why not the raw segments: measured on the built-in synthetic scenes, plain
 ``skimage.segmentation.felzenszwalb`` boxes (scale 300, every segment a region) found only 53 % of
 the objects with about 8 regions per image, most of them texture patches (a single stripe of a
-striped object, a piece of background), and pretraining on them hurt. A region masker for SAMCLR
-must propose *objects*. This one does it in the spirit of selective search (Uijlings et al.,
-"Selective Search for Object Recognition", IJCV 2013), with an objectness score in place of
-selective search's random ranking:
+striped object, a piece of background), and pretraining on them hurt. (``bench/maskers.py``'s
+raw-segment baseline, scale 300 with skimage's default sigma 0.8 and min_size 20, finds 77 % at
+7.3 regions per image; either way the regions are mostly patches.) A region masker for SAMCLR must
+propose *objects*. This one does it in the spirit of selective search (Uijlings et al., "Selective
+Search for Object Recognition", IJCV 2013), with an objectness score in place of selective
+search's random ranking:
 
 1. **Over-segmentation.** Felzenszwalb-Huttenlocher graph segmentation of the image (large images
    are first brought down to ``max_pixels``; ``scale`` and ``min_size`` are relative to the image
@@ -19,9 +21,10 @@ selective search's random ranking:
    and shared boundary are what glue the two colours of a striped object into one region before it
    leaks into the background. Several strategies (weightings of these terms) are run and their
    candidates pooled, as in selective search.
-3. **Objectness score** of each candidate, from the base segmentation in a few matrix products:
-   colour contrast with its surroundings (histogram distance to the segments along its outer
-   boundary), edge contrast along its outer boundary, compactness (fill of its box and perimeter vs
+3. **Objectness score** of each candidate, from the base segmentation in a few sparse products:
+   colour contrast with its surroundings (joint Lab histogram of the region vs that of the
+   segments along its outer boundary, so a striped object is compared with what surrounds it, not
+   stripe with stripe), mean colour step across its outer boundary, compactness (fill of its box and perimeter vs
    area), a penalty for touching the image border (background touches it, objects mostly do not)
    and a mild preference for larger regions.
 4. **Selection.** Candidates are taken best first, skipping near-duplicates (box IoU above
@@ -29,6 +32,11 @@ selective search's random ranking:
    smaller of the two (so no chosen region is later dropped as "inside a larger one" by the
    coarsest-region selection), until ``max_regions`` are chosen or scores fall below ``min_score``
    times the best.
+
+On ``bench/maskers.py`` (200 scenes of ``SyntheticConfig()``, seed 0, ``regions_of`` with
+min_area 200): 98 % of the objects found (box IoU >= 0.5) at 5.1 kept regions per image, about
+0.05 s per 128x128 scene and 0.1-0.15 s per 500x375 photo on one core. No shape prior: every cue
+above is generic (contrast, compactness, border contact, size).
 
 Pure numpy/scipy/scikit-image; no pixel loops (Python loops run over segments and merges only).
 """
@@ -39,6 +47,7 @@ import heapq
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage, sparse
 from skimage.color import rgb2lab
 from skimage.segmentation import felzenszwalb
@@ -47,6 +56,8 @@ from masking.maskers import Proposals
 
 REFERENCE_AREA = 128 * 128
 """Image area at which ``scale`` is given (the synthetic scenes' size); scaled with the area."""
+MIN_SEGMENT_PIXELS = 8
+"""Floor of the base segments' size, so that a tiny or noisy image does not explode into single pixels."""
 
 DEFAULT_STRATEGIES: tuple[tuple[float, float, float, float, float], ...] = (
     # weights of (colour, texture, size, fill, shared boundary)
@@ -65,6 +76,7 @@ class _Segments:
     area: np.ndarray  # (n,) float
     bbox: np.ndarray  # (n, 4) float x0 y0 x1 y1 (exclusive ends)
     colour: np.ndarray  # (n, dc) per-segment colour histograms, each channel sums to 1
+    joint: np.ndarray  # (n, jb**3) per-segment joint colour histograms, sum 1
     texture: np.ndarray  # (n, dt) per-segment texture histograms, sum 1
     pair_i: np.ndarray  # adjacent pairs i < j
     pair_j: np.ndarray
@@ -81,7 +93,7 @@ class FelzenszwalbMasker:
 
     scale: Felzenszwalb's ``scale`` for a 128x128 image; multiplied by area / 128**2.
     sigma: Gaussian pre-smoothing of the over-segmentation (pixels of the working image).
-    min_size: smallest base segment, as a fraction of the image area.
+    min_size: smallest base segment, as a fraction of the image area (at least 8 pixels).
     max_pixels: larger images are downscaled to about this many pixels for segmentation.
     max_regions: most masks returned.
     min_region: smallest candidate kept, fraction of the image area.
@@ -94,12 +106,19 @@ class FelzenszwalbMasker:
     strategies: merging strategies, each a tuple of weights of (colour, texture, size, fill,
         shared boundary) similarity.
     border_penalty: exponent of (1 - fraction of the perimeter on the image border).
+    size_exponent, fill_exponent, roundness_exponent: exponents of the region's area fraction, of
+        its box fill and of its roundness 4 pi area / perimeter**2 in the score.
+    edge_scale: boundary colour step (Lab units) at which the edge cue is half saturated.
+    joint_bins: bins per channel of the joint Lab histogram of the colour-contrast cue.
+
+    The score is (colour contrast + edge cue) / 2 x fill**fill_exponent x
+    roundness**roundness_exponent x (1 - border fraction)**border_penalty x area**size_exponent.
     """
 
     def __init__(
         self,
         scale: float = 60.0,
-        sigma: float = 0.8,
+        sigma: float = 0.6,
         min_size: float = 0.001,
         max_pixels: int = 256 * 256,
         max_regions: int = 6,
@@ -111,11 +130,18 @@ class FelzenszwalbMasker:
         colour_bins: int = 16,
         strategies: tuple[tuple[float, float, float, float, float], ...] = DEFAULT_STRATEGIES,
         border_penalty: float = 2.0,
+        size_exponent: float = 0.25,
+        fill_exponent: float = 0.25,
+        roundness_exponent: float = 0.25,
+        edge_scale: float = 10.0,
+        joint_bins: int = 8,
     ):
         if max_regions < 0:
             raise ValueError(f"felzenszwalb masker: max_regions must be >= 0, got {max_regions}")
         if not 0 <= min_region <= max_region <= 1:
-            raise ValueError(f"felzenszwalb masker: need 0 <= min_region <= max_region <= 1, got {min_region}, {max_region}")
+            raise ValueError(
+                f"felzenszwalb masker: need 0 <= min_region <= max_region <= 1, got {min_region}, {max_region}"
+            )
         self.scale = float(scale)
         self.sigma = float(sigma)
         self.min_size = float(min_size)
@@ -129,6 +155,11 @@ class FelzenszwalbMasker:
         self.colour_bins = int(colour_bins)
         self.strategies = tuple(tuple(float(w) for w in s) for s in strategies)
         self.border_penalty = float(border_penalty)
+        self.size_exponent = float(size_exponent)
+        self.fill_exponent = float(fill_exponent)
+        self.roundness_exponent = float(roundness_exponent)
+        self.edge_scale = float(edge_scale)
+        self.joint_bins = int(joint_bins)
 
     # ------------------------------------------------------------------ public
     def __call__(self, image: np.ndarray, path: str = "") -> Proposals:
@@ -138,21 +169,23 @@ class FelzenszwalbMasker:
         if image.ndim != 3 or image.shape[2] < 3:
             raise ValueError(f"felzenszwalb masker: expected an (H, W, 3) image, got {image.shape}")
         image = image[..., :3]
+        if image.dtype != np.uint8:  # the interface promises uint8; anything else is clipped to 0..255
+            image = np.clip(image, 0, 255).astype(np.uint8)
         height, width = image.shape[:2]
         work = _downscale(image, self.max_pixels)
         seg = self._segments(work)
-        members, scores = self.propose(seg)
+        members, scores = self._propose(seg)
         if len(members) == 0:
             return Proposals(np.zeros((0, height, width), bool), np.zeros(0, np.float32))
         labels = seg.labels
-        if work.shape[:2] != (height, width):
+        if work.shape[:2] != (height, width):  # back to the input resolution (nearest neighbour)
             rows = (np.arange(height) * labels.shape[0] // height).clip(0, labels.shape[0] - 1)
             cols = (np.arange(width) * labels.shape[1] // width).clip(0, labels.shape[1] - 1)
             labels = labels[rows[:, None], cols[None, :]]
-        masks = members[:, labels]
-        return Proposals(masks, scores.astype(np.float32))
+        return Proposals(members[:, labels], scores.astype(np.float32))
 
-    def propose(self, seg: _Segments) -> tuple[np.ndarray, np.ndarray]:
+    # ------------------------------------------------------------------ steps
+    def _propose(self, seg: _Segments) -> tuple[np.ndarray, np.ndarray]:
         """Chosen candidates as segment-membership rows (K, n) bool and their scores (K,)."""
         total = float(seg.labels.size)
         if seg.n < 2 or self.max_regions == 0:
@@ -161,7 +194,7 @@ class FelzenszwalbMasker:
         for weights in self.strategies:
             cands.append(_hierarchy(seg, weights, total))
         members = np.concatenate(cands)
-        area = members @ seg.area
+        area = (members * seg.area).sum(1)
         keep = (area >= self.min_region * total) & (area <= self.max_region * total)
         members = members[keep]
         if len(members) == 0:
@@ -170,12 +203,12 @@ class FelzenszwalbMasker:
         scores, boxes, area = self._objectness(seg, members)
         return self._select(seg, members, scores, boxes, area)
 
-    # ------------------------------------------------------------------ steps
     def _segments(self, image: np.ndarray) -> _Segments:
+        """Felzenszwalb over-segmentation plus per-segment histograms, adjacency and boundaries."""
         h, w = image.shape[:2]
         total = h * w
         scale = self.scale * total / REFERENCE_AREA
-        min_size = max(1, int(round(self.min_size * total)))
+        min_size = max(MIN_SEGMENT_PIXELS, int(round(self.min_size * total)))
         labels = felzenszwalb(image, scale=scale, sigma=self.sigma, min_size=min_size)
         _, labels = np.unique(labels, return_inverse=True)
         labels = labels.reshape(h, w)
@@ -193,6 +226,12 @@ class FelzenszwalbMasker:
             hist = np.bincount(flat * nb + q, minlength=n * nb).reshape(n, nb)
             hists.append(hist / area[:, None])
         colour = np.concatenate(hists, axis=1) / 3.0
+        # joint Lab histogram (a colour matches only when all three channels do)
+        jb = self.joint_bins
+        qs = [((lab[..., c].ravel() - lo) / (hi - lo) * jb).astype(np.int64).clip(0, jb - 1)
+              for c, (lo, hi) in enumerate(((0.0, 100.0), (-80.0, 80.0), (-80.0, 80.0)))]
+        q = (qs[0] * jb + qs[1]) * jb + qs[2]
+        joint = np.bincount(flat * jb**3 + q, minlength=n * jb**3).reshape(n, jb**3) / area[:, None]
 
         # texture: gradient orientation (mod pi, 8 bins) x magnitude (3 bins) of the L channel
         gy = ndimage.sobel(lab[..., 0], axis=0)
@@ -226,58 +265,24 @@ class FelzenszwalbMasker:
         for i, sl in enumerate(ndimage.find_objects(labels + 1)):
             if sl is not None:
                 bbox[i] = (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop)
-        return _Segments(labels, n, area, bbox, colour, texture, pair_i, pair_j, shared, edge, border, perimeter)
+        return _Segments(labels, n, area, bbox, colour, joint, texture, pair_i, pair_j, shared, edge, border, perimeter)
 
     def _objectness(self, seg: _Segments, members: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        n = seg.n
-        total = float(seg.labels.size)
-        m = members.astype(np.float64)
-        sym_i = np.concatenate([seg.pair_i, seg.pair_j])
-        sym_j = np.concatenate([seg.pair_j, seg.pair_i])
-        bnd = sparse.csr_matrix((np.concatenate([seg.shared, seg.shared]), (sym_i, sym_j)), shape=(n, n))
-        edg = sparse.csr_matrix((np.concatenate([seg.edge, seg.edge]), (sym_i, sym_j)), shape=(n, n))
-        outside = 1.0 - m
-        mb = np.asarray((bnd @ m.T).T)  # (C, n): boundary of each candidate with each segment
-        me = np.asarray((edg @ m.T).T)
-        out_w = mb * outside  # boundary with segments outside the candidate
-        out_len = out_w.sum(1)
-        out_edge = (me * outside).sum(1)
-        area = m @ seg.area
-        border = m @ seg.border
-        perimeter = out_len + border
-
-        # colour contrast with the surrounding segments (weighted by shared boundary)
-        hist = (m * seg.area) @ seg.colour / np.maximum(area, 1)[:, None]
-        sur = out_w @ seg.colour / np.maximum(out_len, 1e-9)[:, None]
-        colour_contrast = 1.0 - np.minimum(hist, sur).sum(1)
-        colour_contrast[out_len == 0] = 0.0
-        edge_contrast = out_edge / np.maximum(out_len, 1e-9)
-        edge_term = edge_contrast / (edge_contrast + 10.0)
-
-        big = np.where(members, 1.0, np.nan)
-        boxes = np.stack([
-            np.nanmin(big * seg.bbox[:, 0], 1),
-            np.nanmin(big * seg.bbox[:, 1], 1),
-            np.nanmax(big * seg.bbox[:, 2], 1),
-            np.nanmax(big * seg.bbox[:, 3], 1),
-        ], axis=1)
-        box_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        fill = area / np.maximum(box_area, 1)
-        roundness = (4 * np.pi * area / np.maximum(perimeter, 1) ** 2).clip(0, 1)
-        border_frac = border / np.maximum(perimeter, 1)
-        rel = area / total
-        size_term = rel ** 0.25
-
+        """Score, box and area of every candidate: contrast x compactness x border x size."""
+        f = _features(seg, members)
         scores = (
-            (0.5 * colour_contrast + 0.5 * edge_term)
-            * fill ** 0.5
-            * roundness ** 0.25
-            * (1.0 - border_frac) ** self.border_penalty
-            * size_term
+            (0.5 * f["colour_contrast"] + 0.5 * f["edge_contrast"] / (f["edge_contrast"] + self.edge_scale))
+            * f["fill"] ** self.fill_exponent
+            * f["roundness"] ** self.roundness_exponent
+            * (1.0 - f["border"]) ** self.border_penalty
+            * f["size"] ** self.size_exponent
         )
-        return scores, boxes, area
+        return scores, f["boxes"], f["area"]
 
-    def _select(self, seg, members, scores, boxes, area):
+    def _select(
+        self, seg: _Segments, members: np.ndarray, scores: np.ndarray, boxes: np.ndarray, area: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Best first, skipping near-duplicate boxes and masks overlapping a chosen one."""
         order = np.argsort(-scores, kind="stable")
         chosen: list[int] = []
         best = scores[order[0]]
@@ -291,12 +296,57 @@ class FelzenszwalbMasker:
                 iou = _box_iou(boxes[idx], boxes[c])
                 if (iou > self.nms_iou).any():
                     continue
-                inter = (members[c] & members[idx]) @ seg.area
+                inter = ((members[c] & members[idx]) * seg.area).sum(1)
                 if (inter / np.minimum(area[c], area[idx]) > self.max_overlap).any():
                     continue
             chosen.append(int(idx))
         c = np.asarray(chosen, np.int64)
         return members[c], scores[c]
+
+
+def _features(seg: _Segments, members: np.ndarray) -> dict[str, np.ndarray]:
+    """Objectness cues of candidate regions (rows of segment membership), vectorised."""
+    n = seg.n
+    total = float(seg.labels.size)
+    # Sparse products throughout: scipy's sparse kernels are single-threaded, whereas small dense
+    # BLAS products thrash when several masker processes share the cores.
+    ms = sparse.csr_matrix(members, dtype=np.float64)
+    outside = ~members
+    sym_i = np.concatenate([seg.pair_i, seg.pair_j])
+    sym_j = np.concatenate([seg.pair_j, seg.pair_i])
+    bnd = sparse.csr_matrix((np.concatenate([seg.shared, seg.shared]), (sym_i, sym_j)), shape=(n, n))
+    edg = sparse.csr_matrix((np.concatenate([seg.edge, seg.edge]), (sym_i, sym_j)), shape=(n, n))
+    out_w = (ms @ bnd).toarray() * outside  # (C, n): boundary shared with each outside segment
+    out_len = out_w.sum(1)
+    out_edge = ((ms @ edg).toarray() * outside).sum(1)
+    area = ms @ seg.area
+    border = ms @ seg.border
+    perimeter = out_len + border
+
+    # colour contrast with the surrounding segments (weighted by the boundary shared with them)
+    hist = ms @ (seg.joint * seg.area[:, None]) / np.maximum(area, 1)[:, None]
+    sur = sparse.csr_matrix(out_w) @ seg.joint / np.maximum(out_len, 1e-9)[:, None]
+    colour_contrast = np.where(out_len > 0, 1.0 - np.minimum(hist, sur).sum(1), 0.0)
+    edge_contrast = out_edge / np.maximum(out_len, 1e-9)
+
+    big = np.where(members, 1.0, np.nan)
+    boxes = np.stack([
+        np.nanmin(big * seg.bbox[:, 0], 1),
+        np.nanmin(big * seg.bbox[:, 1], 1),
+        np.nanmax(big * seg.bbox[:, 2], 1),
+        np.nanmax(big * seg.bbox[:, 3], 1),
+    ], axis=1)
+    box_area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return {
+        "area": area,
+        "boxes": boxes,
+        "size": area / total,
+        "colour_contrast": colour_contrast,
+        "edge_contrast": edge_contrast,
+        "fill": area / np.maximum(box_area, 1),
+        "roundness": (4 * np.pi * area / np.maximum(perimeter, 1) ** 2).clip(0, 1),
+        "border": border / np.maximum(perimeter, 1),
+    }
 
 
 def _box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -314,9 +364,7 @@ def _downscale(image: np.ndarray, max_pixels: int) -> np.ndarray:
         return image
     f = np.sqrt(max_pixels / (h * w))
     nh, nw = max(1, int(round(h * f))), max(1, int(round(w * f)))
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(image.astype(np.uint8)).resize((nw, nh), Image.BILINEAR))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((nw, nh), Image.BILINEAR))
 
 
 def _hierarchy(seg: _Segments, weights: tuple[float, ...], total: float) -> np.ndarray:
@@ -343,41 +391,27 @@ def _hierarchy(seg: _Segments, weights: tuple[float, ...], total: float) -> np.n
         nbrs[i][j] = s
         nbrs[j][i] = s
 
-    def sim(k: int, others: np.ndarray, shared: np.ndarray) -> np.ndarray:
-        out = np.zeros(len(others))
+    def sim(a: np.ndarray, b: np.ndarray, shared: np.ndarray) -> np.ndarray:
+        """Similarity of regions a[t] and b[t] (index arrays) sharing ``shared[t]`` boundary."""
+        out = np.zeros(len(b))
         if wc:
-            out += wc * np.minimum(colour[k], colour[others]).sum(1)
+            out += wc * np.minimum(colour[a], colour[b]).sum(1)
         if wt:
-            out += wt * np.minimum(texture[k], texture[others]).sum(1)
+            out += wt * np.minimum(texture[a], texture[b]).sum(1)
         if ws:
-            out += ws * (1.0 - (size[k] + size[others]) / total)
+            out += ws * (1.0 - (size[a] + size[b]) / total)
         if wf:
-            bw = np.maximum(bbox[k, 2], bbox[others, 2]) - np.minimum(bbox[k, 0], bbox[others, 0])
-            bh = np.maximum(bbox[k, 3], bbox[others, 3]) - np.minimum(bbox[k, 1], bbox[others, 1])
-            out += wf * (1.0 - (bw * bh - size[k] - size[others]) / total)
+            bw = np.maximum(bbox[a, 2], bbox[b, 2]) - np.minimum(bbox[a, 0], bbox[b, 0])
+            bh = np.maximum(bbox[a, 3], bbox[b, 3]) - np.minimum(bbox[a, 1], bbox[b, 1])
+            out += wf * (1.0 - (bw * bh - size[a] - size[b]) / total)
         if wb:
-            out += wb * shared / np.maximum(np.minimum(perim[k], perim[others]), 1)
+            out += wb * shared / np.maximum(np.minimum(perim[a], perim[b]), 1)
         return out
 
-    heap: list[tuple[float, int, int]] = []
-    pi, pj = seg.pair_i, seg.pair_j
-    if len(pi):
-        # initial similarities, vectorised over all adjacent pairs
-        s0 = np.zeros(len(pi))
-        if wc:
-            s0 += wc * np.minimum(colour[pi], colour[pj]).sum(1)
-        if wt:
-            s0 += wt * np.minimum(texture[pi], texture[pj]).sum(1)
-        if ws:
-            s0 += ws * (1.0 - (size[pi] + size[pj]) / total)
-        if wf:
-            bw = np.maximum(bbox[pi, 2], bbox[pj, 2]) - np.minimum(bbox[pi, 0], bbox[pj, 0])
-            bh = np.maximum(bbox[pi, 3], bbox[pj, 3]) - np.minimum(bbox[pi, 1], bbox[pj, 1])
-            s0 += wf * (1.0 - (bw * bh - size[pi] - size[pj]) / total)
-        if wb:
-            s0 += wb * seg.shared / np.maximum(np.minimum(perim[pi], perim[pj]), 1)
-        heap = list(zip((-s0).tolist(), pi.tolist(), pj.tolist()))
-        heapq.heapify(heap)
+    # a heap of (-similarity, i, j); entries whose regions were merged away are skipped when popped
+    s0 = sim(seg.pair_i, seg.pair_j, seg.shared)
+    heap = list(zip((-s0).tolist(), seg.pair_i.tolist(), seg.pair_j.tolist()))
+    heapq.heapify(heap)
 
     k = n
     while heap:
@@ -409,7 +443,7 @@ def _hierarchy(seg: _Segments, weights: tuple[float, ...], total: float) -> np.n
         if merged:
             others = np.fromiter(merged.keys(), np.int64, len(merged))
             shared = np.fromiter(merged.values(), np.float64, len(merged))
-            for o, s in zip(others.tolist(), sim(k, others, shared).tolist()):
+            for o, s in zip(others.tolist(), sim(np.full(len(others), k), others, shared).tolist()):
                 heapq.heappush(heap, (-s, o, k))
         k += 1
     return member[n:k]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch.nn as nn
 
@@ -19,13 +20,12 @@ from selfsup.methods.simclr import SimCLR
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """``build(backbone, feature_dim, temperature)`` makes the module; ``crops(image_size)`` its views."""
+    """``build(backbone, feature_dim, temperature)`` makes the module; ``crops(train_config)`` its views."""
 
     build: Callable[[nn.Module, int, float], nn.Module]
     sampling: str = "random"
     temperature: float = 0.5
-    crops: Callable[[int], tuple[CropSpec, ...]] = lambda size: (CropSpec(2, size),)
-    uses_temperature: bool = True
+    crops: Callable[[Any], tuple[CropSpec, ...]] = lambda cfg: (CropSpec(2, cfg.image_size, (cfg.min_scale, 1.0)),)
 
 
 METHODS: dict[str, MethodSpec] = {

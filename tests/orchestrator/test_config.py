@@ -1,0 +1,104 @@
+"""Bad sweep files stop before Ray starts, with one line naming the field and the file position."""
+
+import textwrap
+
+import pytest
+
+from orchestrator.config import SweepError, load_sweep, parse_sweep
+from orchestrator.plan import make_plan
+
+GOOD = """\
+name: t
+datasets:
+  scenes:
+    root: {root}
+    synthetic: {{scenes: 8, scene_size: 64, object_size: [20, 30], eval_size: 32, num_classes: 4}}
+maskers:
+  gt: {{name: ground_truth, min_area: 100}}
+grid:
+  method: [simclr, samclr]
+  masker: [gt]
+  c: [1.0, 1.3]
+train: {{batch_size: 4, image_size: 32, backbone_width: 8, stem: cifar, workers: 0, epochs: 1}}
+eval:
+  sets:
+    shapes: {{dataset: scenes}}
+"""
+
+
+def sweep_text(tmp_path, **replace):
+    text = GOOD.format(root=tmp_path / "data")
+    for old, new in replace.items():
+        assert old.replace("_", " ") in text or old in text
+    return text
+
+
+@pytest.mark.parametrize(
+    "old,new,expected",
+    [
+        ("  c: [1.0, 1.3]", "  c: [1.0, 0.5]", r"<s>:11:12: grid\.c\.1: 0\.5: Input should be greater than or equal to 1"),
+        ("  method: [simclr, samclr]", "  method: [simclr, byol2]", r"<s>:9:20: grid\.method\.1: unknown method 'byol2'; known: samclr, simclr"),
+        ("batch_size: 4", "batch_size: four", r"<s>:12:\d+: train\.batch_size: Input should be a valid integer"),
+        ("batch_size: 4", "batchsize: 4", r"<s>:12:\d+: train\.batchsize: unknown key 'batchsize'"),
+        ("  masker: [gt]", "  masker: [sam]", r"<s>:10:\d+: grid\.masker\.0: 'sam' is not in maskers \(gt\)"),
+        ("  c: [1.0, 1.3]", "  colour: [1]", r"<s>:11:3: grid\.colour: unknown grid key 'colour'"),
+        ("  c: [1.0, 1.3]", "  c: []", r"<s>:11:\d+: grid\.c: empty list"),
+        ("  c: [1.0, 1.3]", "  c: [1.3, 1.3]", r"<s>:11:\d+: grid\.c: lists a value twice"),
+        ("  gt: {name: ground_truth, min_area: 100}", "  gt: {name: sam2, min_area: 100}", r"<s>:7:\d+: maskers\.gt\.name: unknown masker 'sam2'"),
+        ("name: t", "name: a b", r"<s>:1:\d+: name: String should match pattern"),
+        ("    shapes: {dataset: scenes}", "    shapes: {dataset: other}", r"<s>:\d+:\d+: eval\.sets\.shapes\.dataset: 'other' is not a synthetic dataset"),
+        ("    shapes: {dataset: scenes}", "    shapes: {kind: imagenet, root: x}", r"<s>:\d+:\d+: eval\.sets\.shapes\.kind: unknown eval set kind 'imagenet'"),
+        ("train: {", "train: {epochs: 0, ", r"<s>:12:\d+: train\.epochs: duplicate key"),
+        ("epochs: 1}", "epochs: 0}", r"<s>:12:\d+: train\.epochs: Input should be greater than or equal to 1"),
+        ("grid:", "grid: [1]\nold_grid:", r"<s>:\d+:\d+: grid: Input should be a valid dictionary"),
+        ("    root: ", "    rot: 1\n    root: ", r"<s>:4:\d+: datasets\.scenes\.rot: unknown key 'rot'"),
+        ("name: t\n", "name: t\n  bad: [\n", r"<s>:\d+:\d+: YAML syntax error"),
+    ],
+)
+def test_bad_sweep_files_fail_with_one_line_naming_the_place(tmp_path, old, new, expected):
+    text = GOOD.format(root=tmp_path / "data")
+    bad = text.replace(old, new, 1)
+    assert bad != text, old
+    with pytest.raises(SweepError, match=expected) as info:
+        parse_sweep(bad, "<s>")
+    assert "\n" not in str(info.value)
+
+
+def test_paths_that_do_not_exist_fail_before_ray(tmp_path):
+    text = GOOD.format(root=tmp_path / "data")
+    folder = text.replace("    synthetic: {scenes: 8, scene_size: 64, object_size: [20, 30], eval_size: 32, num_classes: 4}\n", "")
+    with pytest.raises(SweepError, match=r"datasets\.scenes\.root: .*data does not exist"):
+        make_plan(parse_sweep(folder.replace("    shapes: {dataset: scenes}", f"    shapes: {{root: {tmp_path}}}")))
+    (tmp_path / "evalset" / "train" / "a").mkdir(parents=True)
+    no_val = text.replace("    shapes: {dataset: scenes}", f"    shapes: {{root: {tmp_path / 'evalset'}}}")
+    with pytest.raises(SweepError, match=r"eval\.sets\.shapes: eval set .*evalset: missing val/"):
+        make_plan(parse_sweep(no_val))
+    with pytest.raises(SweepError, match="sweep file not found"):
+        load_sweep(tmp_path / "nope.yaml")
+
+
+def test_grid_does_not_duplicate_trials_over_ignored_keys(tmp_path):
+    plan = make_plan(parse_sweep(GOOD.format(root=tmp_path / "data")))
+    keys = [t.key for t in plan.trials]
+    assert keys == ["simclr", "samclr,c=1.0", "samclr,c=1.3"]  # simclr ignores c and masker
+    assert len(plan.mask_jobs) == 1 and plan.trials[1].store == plan.mask_jobs[0].store
+    assert plan.trials[0].store is None and plan.trials[0].params()["c"] == "-"
+    samclr = plan.trials[2].train
+    assert (samclr.sampling, samclr.temperature, samclr.c) == ("regions", 0.07, 1.3)
+
+
+def test_temperature_and_seeds_are_ordinary_axes(tmp_path):
+    text = GOOD.format(root=tmp_path / "data").replace("  c: [1.0, 1.3]", "  temperature: [0.07, 0.5]") + "seeds: [0, 1]\n"
+    plan = make_plan(parse_sweep(text))
+    assert len(plan.trials) == 2 * 2 * 2
+    assert {(t.train.method, t.train.temperature, t.train.seed) for t in plan.trials} == {
+        (m, tau, s) for m in ("simclr", "samclr") for tau in (0.07, 0.5) for s in (0, 1)
+    }
+
+
+def test_regions_without_a_masker_is_an_error(tmp_path):
+    text = GOOD.format(root=tmp_path / "data").replace("  masker: [gt]\n", "").replace(
+        "  gt: {name: ground_truth, min_area: 100}", "  gt: {name: ground_truth}\n  fz: {name: felzenszwalb}"
+    )
+    with pytest.raises(SweepError, match="add a 'masker' grid axis"):
+        make_plan(parse_sweep(text))
