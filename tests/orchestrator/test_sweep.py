@@ -1,0 +1,124 @@
+"""A real small sweep on Ray with a real MLflow database, read back."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from orchestrator.sweep import STATE_FILE, main, run_sweep
+
+SWEEP = """\
+name: tiny
+datasets:
+  scenes:
+    root: {root}/data
+    synthetic: {{scenes: 24, scene_size: 64, object_size: [20, 30], objects_per_scene: [2, 3], eval_size: 32,
+                num_classes: 4, eval_train_per_class: 6, eval_val_per_class: 3, clutter: 10}}
+maskers:
+  gt: {{name: ground_truth, min_area: 100}}
+grid:
+  method: [simclr, samclr]
+  masker: [gt]
+  epochs: [{epochs}]
+train: {{batch_size: 8, image_size: 32, backbone_width: 8, stem: cifar, workers: 0}}
+eval:
+  every: 1
+  knn_k: 10
+  linear_epochs: 2
+  sets:
+    shapes: {{dataset: scenes}}
+resources: {{cpu: 1, max_failures: 1}}
+tracking: {{uri: "sqlite:///{root}/mlflow.db", experiment: tiny}}
+storage: {root}/runs
+"""
+
+
+def write_sweep(root: Path, epochs: int = 3) -> Path:
+    path = root / "tiny.yaml"
+    path.write_text(SWEEP.format(root=root, epochs=epochs))
+    return path
+
+
+def runs_of(root: Path):
+    client = MlflowClient(f"sqlite:///{root}/mlflow.db")
+    exp = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return client, parents, children
+
+
+def test_sweep_runs_on_ray_and_lands_in_mlflow(ray_session, tmp_path):
+    sweep = write_sweep(tmp_path)
+    lines = []
+    assert run_sweep(str(sweep), log=lines.append) == 0
+    client, parents, children = runs_of(tmp_path)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert sorted(r.data.tags["trial_id"] for r in children) == ["samclr", "simclr"]
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        for key in ("train/loss", "knn_top1/shapes"):
+            assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2, 3], key
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "linear_top1/shapes")] == [3]
+        assert 0 <= run.data.metrics["linear_top1/shapes"] <= 1
+        assert run.data.metrics["images_per_s"] > 0
+    samclr = next(r for r in children if r.data.tags["trial_id"] == "samclr")
+    assert samclr.data.params["sampling"] == "regions" and samclr.data.params["masker"] == "gt"
+    artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
+    assert {"summary.md", "summary.csv", "sweep.yaml"} <= artifacts
+    table = "\n".join(lines)
+    assert "| simclr |" in table and "knn_top1/shapes" in table and "/#/experiments/" in table
+    # the region store is reused by the next sweep, and --resume of a finished sweep reruns nothing
+    assert run_sweep(str(sweep), resume=True, log=lines.append) == 0
+    assert any("reusing" in line for line in lines) and any("already finished" in line for line in lines)
+    _, parents, children = runs_of(tmp_path)
+    assert len(parents) == 1 and len(children) == 2
+
+
+def test_dry_run_plans_without_ray_or_mlflow(tmp_path, capsys):
+    assert main([str(write_sweep(tmp_path)), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 trials, 1 region jobs" in out and "trial samclr" in out and "(compute)" in out
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "runs").exists()
+
+
+def test_bad_sweep_file_exits_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(write_sweep(tmp_path).read_text().replace("epochs: [3]", "epochs: [0]"))
+    assert main([str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {bad}:") and "grid.epochs.0" in err and "\n" not in err
+
+
+@pytest.mark.slow
+def test_killed_driver_resumes_with_one_run_per_trial(tmp_path):
+    """SIGKILL the driver mid-sweep; --resume finishes the rest; MLflow has no duplicates."""
+    sweep = write_sweep(tmp_path, epochs=6)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "orchestrator.sweep", str(sweep)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not list((tmp_path / "runs").glob("tiny-*/*/checkpoint_000001")):
+        time.sleep(0.5)
+    assert list((tmp_path / "runs").glob("tiny-*/*/checkpoint_000001")), "no checkpoint appeared"
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+    proc.wait()
+    state = json.loads(next((tmp_path / "runs").glob(f"tiny-*/{STATE_FILE}")).read_text())
+    assert not state.get("finished")
+    done = subprocess.run(cmd + ["--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    client, parents, children = runs_of(tmp_path)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert sorted(r.data.tags["trial_id"] for r in children) == ["samclr", "simclr"]
+    for run in children:
+        assert run.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
+        assert steps == [1, 2, 3, 4, 5, 6]
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "knn_top1/shapes")] == steps
