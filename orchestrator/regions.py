@@ -109,14 +109,16 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
             compute=ray.data.ActorPoolStrategy(size=size),
         )
         buffer: list[ImageRegions] = []
-        written = len(done)
-        for batch in ds.iter_rows():
-            buffer.append(_row(batch))
-            if len(buffer) >= 4 * batch_size:
+        written, reported = len(done), len(done)
+        for record in ds.iter_rows():
+            buffer.append(_row(record))
+            if len(buffer) >= 4 * batch_size:  # a shard: at most this many rows are lost by a crash
                 writer.write_shard(buffer)
                 written += len(buffer)
                 buffer = []
-                log(f"regions {job.label}: {written}/{len(dataset.paths)} images")
+                if written - reported >= len(dataset.paths) / 10:
+                    log(f"regions {job.label}: {written}/{len(dataset.paths)} images")
+                    reported = written
         writer.write_shard(buffer)
     store = writer.finalize(dataset.paths)
     summary = store.summary()

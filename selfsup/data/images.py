@@ -6,6 +6,7 @@ their path relative to the root, the key the region store uses.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -63,7 +64,14 @@ class PretrainImages(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[list[torch.Tensor], int]:
-        path = self.paths[index]
-        image = load_rgb(self.root / path)
-        boxes = self.boxes_of(path) if self.boxes_of is not None else None
-        return self.sampler(image, boxes), index
+        """Views of image ``index``; an unreadable image is skipped (with a warning) for the next one."""
+        for offset in range(len(self.paths)):
+            path = self.paths[(index + offset) % len(self.paths)]
+            try:
+                image = load_rgb(self.root / path)
+            except (OSError, ValueError, SyntaxError) as err:  # what PIL raises for broken files
+                warnings.warn(f"skipping unreadable image {self.root / path}: {err}", stacklevel=2)
+                continue
+            boxes = self.boxes_of(path) if self.boxes_of is not None else None
+            return self.sampler(image, boxes), index
+        raise RuntimeError(f"image folder {self.root}: no image could be read")

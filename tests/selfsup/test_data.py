@@ -134,3 +134,16 @@ def test_torchvision_eval_sets_read_their_official_files(tmp_path, monkeypatch, 
     assert x.shape == (3, 16, 16) and 0 <= int(y) < 10
     with pytest.raises(FileNotFoundError, match=f"eval set {kind}: .* not found; set download: true"):
         build_eval_set(kind, tmp_path / "empty").make("val", eval_transform(16))
+
+
+def test_unreadable_pretraining_image_is_skipped_not_fatal(tmp_path):
+    Image.new("RGB", (20, 20), (200, 0, 0)).save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes(b"not a png")
+    (tmp_path / "c.jpg").write_bytes(b"")
+    ds = PretrainImages(tmp_path, ViewSampler((CropSpec(2, 8),)))
+    with pytest.warns(UserWarning, match="skipping unreadable image .*b.png"):
+        views, index = ds[1]
+    assert index == 1 and views[0].shape == (3, 8, 8)
+    (tmp_path / "a.png").write_bytes(b"broken too")
+    with pytest.raises(RuntimeError, match="no image could be read"), pytest.warns(UserWarning):
+        ds[0]
