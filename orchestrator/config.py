@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator
 
 from masking.maskers import MASKERS
 from selfsup.config import EvalConfig, TrainConfig
@@ -89,43 +89,26 @@ class MaskerSpec(_Strict):
         return v
 
 
-class TrainSpec(_Strict):
-    """Training settings shared by every trial (any of them may also be a grid axis)."""
+_TRAIN = TypeAdapter(TrainConfig)
 
-    sampling: Literal["random", "regions"] | None = None
-    temperature: float | None = Field(None, gt=0)
-    c: float = Field(1.3, ge=1)
-    epochs: int = Field(100, ge=1)
-    batch_size: int = Field(256, ge=2)
-    image_size: int = Field(128, ge=8)
-    lr: float | None = Field(None, gt=0)
-    min_scale: float = Field(0.08, gt=0, le=1)
-    cj_strength: float = Field(1.0, ge=0)
-    blur_prob: float = Field(0.5, ge=0, le=1)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(5e-4, ge=0)
-    warmup_epochs: int = Field(0, ge=0)
-    backbone_width: int = Field(64, ge=8)
-    stem: Literal["imagenet", "cifar"] = "imagenet"
-    workers: int = Field(2, ge=0)
-    device: str = "auto"
-    amp: bool = True
+
+def train_config(values: dict[str, Any]) -> TrainConfig:
+    """A validated TrainConfig (pydantic checks the dataclass's own annotations and ranges)."""
+    return _TRAIN.validate_python(values)
 
 
 class EvalSpec(_Strict):
-    every: int = Field(10, ge=1)
-    knn_k: int = Field(200, ge=1)
-    knn_t: float = Field(0.1, gt=0)
-    image_size: int | None = Field(None, ge=8)
-    batch_size: int = Field(256, ge=1)
-    linear_epochs: int = Field(90, ge=0)
-    linear_lr: float = Field(0.1, gt=0)
-    linear_batch_size: int = Field(256, ge=1)
-    linear_augment: bool = False
+    """The ``eval`` section: EvalConfig's settings plus the eval ``sets``."""
+
+    settings: EvalConfig = EvalConfig()
     sets: dict[str, EvalSetSpec] = Field(default_factory=dict)
 
-    def config(self) -> EvalConfig:
-        return EvalConfig(**self.model_dump(exclude={"sets"}))
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {"sets": data.get("sets", {}), "settings": {k: v for k, v in data.items() if k != "sets"}}
+        return data
 
 
 class ResourcesSpec(_Strict):
@@ -159,7 +142,8 @@ class SweepConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     datasets: dict[str, DatasetSpec] = Field(min_length=1)
     maskers: dict[str, MaskerSpec] = Field(default_factory=dict)
-    train: TrainSpec = TrainSpec()
+    train: TrainConfig = TrainConfig()
+    """Training settings shared by every trial (any of them may also be a grid axis)."""
     eval: EvalSpec = EvalSpec()
     resources: ResourcesSpec = ResourcesSpec()
     tracking: TrackingSpec = TrackingSpec()
@@ -170,6 +154,15 @@ class SweepConfig(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     grid: dict[str, list[Any]]
     """Axes of the trial grid: method (required), dataset, masker and any training key."""
+
+    @field_validator("train", mode="before")
+    @classmethod
+    def _train_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, where in (("method", "grid.method"), ("seed", "seeds")):
+                if key in data:
+                    raise FieldError((key,), f"{key!r} is set per trial: use {where}")
+        return data
 
     @field_validator("eval")
     @classmethod
@@ -186,7 +179,7 @@ class SweepConfig(_Strict):
         if "method" not in grid:
             raise ValueError("grid needs a 'method' list")
         datasets, maskers = info.data.get("datasets", {}), info.data.get("maskers", {})
-        train = info.data.get("train", TrainSpec())
+        train = info.data.get("train", TrainConfig())
         for key, values in grid.items():
             if key not in GRID_KEYS or key == "seed":
                 known = ", ".join(k for k in GRID_KEYS if k != "seed")
@@ -204,7 +197,7 @@ class SweepConfig(_Strict):
                     raise FieldError((key, i), f"{value!r} is not in maskers ({', '.join(maskers) or 'none defined'})")
                 if key in TRAIN_KEYS and key != "method":
                     try:
-                        TrainSpec(**{**train.model_dump(), key: value})
+                        train_config({**dataclasses.asdict(train), key: value})
                     except ValidationError as err:
                         raise FieldError((key, i), f"{value!r}: {err.errors()[0]['msg']}") from None
         return grid
@@ -231,7 +224,7 @@ def _positions(node: yaml.Node, prefix: tuple = ()) -> dict[tuple, str]:
 
 
 def _where(positions: dict[tuple, str], loc: tuple) -> str:
-    loc = tuple(x for x in loc if not (isinstance(x, str) and x.startswith("function-")))
+    loc = tuple(x for x in loc if not (isinstance(x, str) and x.startswith("function-")) and x != "settings")
     while loc and loc not in positions:
         loc = loc[:-1]
     return positions.get(loc, "1:1")
@@ -239,7 +232,7 @@ def _where(positions: dict[tuple, str], loc: tuple) -> str:
 
 def _message(err: dict) -> str:
     msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
+    if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
         return f"unknown key {err['loc'][-1]!r}"
     if err["type"] == "missing":
         return f"missing key {err['loc'][-1]!r}"
@@ -268,7 +261,7 @@ def parse_sweep(text: str, source: str = "<sweep>") -> SweepConfig:
         err = exc.errors()[0]
         inner = (err.get("ctx") or {}).get("error")
         loc = tuple(err["loc"]) + (inner.loc if isinstance(inner, FieldError) else ())
-        field = ".".join(str(x) for x in loc) or "sweep"
+        field = ".".join(str(x) for x in loc if x != "settings") or "sweep"
         raise SweepError(f"{source}:{_where(positions, loc)}: {field}: {_message(err)}") from None
 
 

@@ -15,8 +15,7 @@ from typing import Any
 
 from masking.maskers import MaskerConfig
 from masking.store import dataset_files, fingerprint, store_file
-from orchestrator.config import SweepConfig, SweepError
-from selfsup.config import TrainConfig
+from orchestrator.config import SweepConfig, SweepError, train_config
 from selfsup.data.evalsets import build_eval_set
 from selfsup.data.images import list_images
 from selfsup.data.synthetic import SyntheticConfig, SyntheticPaths, generate
@@ -156,13 +155,13 @@ def make_plan(sweep: SweepConfig, base: Path | None = None) -> Plan:
     axes.setdefault("dataset", list(sweep.datasets))
     axes["seed"] = list(sweep.seeds)
     varying = [k for k, v in axes.items() if len(v) > 1]
-    shared = sweep.train.model_dump()
+    shared = dataclasses.asdict(sweep.train)
     trials: dict[str, Trial] = {}
     jobs: dict[tuple[str, str], MaskJob] = {}
     for values in itertools.product(*axes.values()):
         point = dict(zip(axes, values))
         dataset = datasets[point["dataset"]]
-        train = TrainConfig(**{**shared, **{k: v for k, v in point.items() if k not in ("dataset", "masker")}}).resolved()
+        train = train_config({**shared, **{k: v for k, v in point.items() if k not in ("dataset", "masker")}}).resolved()
         masker = point.get("masker")
         if train.sampling == "random":
             point["masker"] = point["c"] = None

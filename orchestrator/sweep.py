@@ -54,7 +54,7 @@ def _trial_spec(plan: Plan, trial, uri: str, run_id: str) -> dict[str, Any]:
         "images": str(dataset.images),
         "store": str(trial.store) if trial.store else None,
         "train": dataclasses.asdict(trial.train),
-        "eval": dataclasses.asdict(plan.sweep.eval.config()),
+        "eval": dataclasses.asdict(plan.sweep.eval.settings),
         "eval_sets": [dataclasses.asdict(e) for e in plan.eval_sets],
         "cpus": plan.sweep.resources.cpu,
         "tracking_uri": uri,

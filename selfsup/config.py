@@ -1,43 +1,53 @@
 """Settings of one pretraining run, with the SAMCLR paper's values as defaults (Sec. 4.1).
 
-Plain dataclasses: the orchestrator validates sweep files with pydantic and builds these; a
-notebook user builds them directly.
+Plain frozen dataclasses, the one place where each setting, its default and its valid range are
+written. The ranges are ``Annotated`` pydantic constraints: the orchestrator validates sweep files
+against these very classes; a notebook user builds them directly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field
 
 from masking.regions import PAPER_C
 from selfsup.methods import method_spec
 
+_STRICT = ConfigDict(extra="forbid")
+Positive = Annotated[float, Field(gt=0)]
+
 
 @dataclass(frozen=True)
 class TrainConfig:
+    __pydantic_config__ = _STRICT
+
     method: str = "simclr"
-    sampling: str | None = None
+    sampling: Literal["random", "regions"] | None = None
     """``random`` or ``regions``; None takes the method's default (``samclr``: regions)."""
-    temperature: float | None = None
+    temperature: Positive | None = None
     """None takes the method's default (SimCLR: lightly's 0.5; SAMCLR: the paper's 0.07)."""
-    c: float = PAPER_C
-    epochs: int = 100
-    batch_size: int = 256
-    image_size: int = 128
-    lr: float | None = None
+    c: Annotated[float, Field(ge=1)] = PAPER_C
+    """Region-box enlargement (paper: 1.3); ignored by ``random`` sampling."""
+    epochs: Annotated[int, Field(ge=1)] = 100
+    batch_size: Annotated[int, Field(ge=2)] = 256
+    image_size: Annotated[int, Field(ge=8)] = 128
+    lr: Positive | None = None
     """None means the reference code's 0.06 x batch_size / 256."""
-    min_scale: float = 0.08
+    min_scale: Annotated[float, Field(gt=0, le=1)] = 0.08
     """Smallest crop area as a fraction of the crop domain (lightly's SimCLR default 0.08)."""
-    cj_strength: float = 1.0
+    cj_strength: Annotated[float, Field(ge=0)] = 1.0
     """Colour-jitter strength (lightly: 1.0; it recommends 0.5 for small images such as CIFAR)."""
-    blur_prob: float = 0.5
+    blur_prob: Annotated[float, Field(ge=0, le=1)] = 0.5
     """Probability of Gaussian blur, sigma in [0.1, 2] px (lightly's SimCLR default 0.5; these
-    sigmas are meant for 224 px views and erase shapes at 32 px: use 0 there)."""
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    warmup_epochs: int = 0
-    backbone_width: int = 64
-    stem: str = "imagenet"
-    workers: int = 2
+    sigmas are meant for 224 px views and erase shapes at 32-64 px: use 0 there)."""
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    weight_decay: Annotated[float, Field(ge=0)] = 5e-4
+    warmup_epochs: Annotated[int, Field(ge=0)] = 0
+    backbone_width: Annotated[int, Field(ge=8, multiple_of=8)] = 64
+    stem: Literal["imagenet", "cifar"] = "imagenet"
+    workers: Annotated[int, Field(ge=0)] = 2
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -56,16 +66,18 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    every: int = 10
+    __pydantic_config__ = _STRICT
+
+    every: Annotated[int, Field(ge=1)] = 10
     """KNN every this many epochs, and always after the last epoch (paper: every 10 epochs)."""
-    knn_k: int = 200
-    knn_t: float = 0.1
-    image_size: int | None = None
+    knn_k: Annotated[int, Field(ge=1)] = 200
+    knn_t: Positive = 0.1
+    image_size: Annotated[int, Field(ge=8)] | None = None
     """Evaluation resolution; None uses the training view size (the reference code: 128 px)."""
-    batch_size: int = 256
-    linear_epochs: int = 90
-    linear_lr: float = 0.1
-    linear_batch_size: int = 256
+    batch_size: Annotated[int, Field(ge=1)] = 256
+    linear_epochs: Annotated[int, Field(ge=0)] = 90
+    linear_lr: Positive = 0.1
+    linear_batch_size: Annotated[int, Field(ge=1)] = 256
     linear_augment: bool = False
     """True: random-resized crop + flip through the frozen backbone every epoch (reference code);
     False: one pass of centre-crop features, then the linear layer on them (much faster)."""

@@ -102,3 +102,18 @@ def test_regions_without_a_masker_is_an_error(tmp_path):
     )
     with pytest.raises(SweepError, match="add a 'masker' grid axis"):
         make_plan(parse_sweep(text))
+
+
+@pytest.mark.parametrize(
+    "old,new,expected",
+    [
+        ("train: {", "train: {seed: 3, ", r"<s>:12:\d+: train\.seed: 'seed' is set per trial: use seeds"),
+        ("stem: cifar", "stem: vit", r"<s>:12:\d+: train\.stem: Input should be 'imagenet' or 'cifar'"),
+        ("eval:\n", "eval:\n  knn_k: 0\n", r"<s>:14:\d+: eval\.knn_k: Input should be greater than or equal to 1"),
+        ("eval:\n", "eval:\n  knn: 5\n", r"<s>:14:\d+: eval\.knn: unknown key 'knn'"),
+    ],
+)
+def test_train_and_eval_sections_are_checked_against_the_selfsup_dataclasses(tmp_path, old, new, expected):
+    bad = GOOD.format(root=tmp_path / "data").replace(old, new, 1)
+    with pytest.raises(SweepError, match=expected):
+        parse_sweep(bad, "<s>")
