@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from masking.maskers import MaskerConfig, regions_of
+from masking.maskers import MaskerConfig, regions_of_batch
 from masking.regions import Regions
 from masking.store import ImageRegions, RegionStore, StoreWriter
 from orchestrator.plan import Dataset, MaskJob
@@ -46,23 +46,31 @@ class MaskerActor:
         self.masker = self.config.build()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        rows: dict[str, list] = {"path": [], "width": [], "height": [], "regions": [], "error": []}
-        for path, image, error in zip(batch["path"], batch["image"], batch["error"]):
-            image = np.asarray(image)
-            regions = Regions.empty()
-            if not error:
+        paths = [str(p) for p in batch["path"]]
+        images = [np.asarray(i) for i in batch["image"]]
+        errors = [str(e) for e in batch["error"]]
+        readable = [i for i, e in enumerate(errors) if not e]
+        regions = [Regions.empty()] * len(paths)
+        try:
+            found = regions_of_batch(self.masker, self.config, [images[i] for i in readable], [paths[i] for i in readable])
+            for i, r in zip(readable, found):
+                regions[i] = r
+        except Exception:  # noqa: BLE001 - find the image the masker fails on, report it, go on
+            for i in readable:
                 try:
-                    regions = regions_of(self.masker, self.config, image, str(path))
-                except Exception as err:  # noqa: BLE001 - a masker failing on one image is reported
-                    error = f"masker {self.config.name}: {type(err).__name__}: {err}"[:500]
-            rows["path"].append(str(path))
-            rows["width"].append(0 if error else image.shape[1])
-            rows["height"].append(0 if error else image.shape[0])
-            rows["regions"].append(
-                json.dumps({"boxes": regions.boxes.tolist(), "areas": regions.areas.tolist(), "scores": regions.scores.tolist()})
-            )
-            rows["error"].append(error or "")
-        return rows
+                    regions[i] = regions_of_batch(self.masker, self.config, [images[i]], [paths[i]])[0]
+                except Exception as err:  # noqa: BLE001
+                    errors[i] = f"masker {self.config.name}: {type(err).__name__}: {err}"[:500]
+        return {
+            "path": paths,
+            "width": [0 if e else im.shape[1] for im, e in zip(images, errors)],
+            "height": [0 if e else im.shape[0] for im, e in zip(images, errors)],
+            "regions": [
+                json.dumps({"boxes": r.boxes.tolist(), "areas": r.areas.tolist(), "scores": r.scores.tolist()})
+                for r in regions
+            ],
+            "error": errors,
+        }
 
 
 def _row(record: dict[str, Any]) -> ImageRegions:

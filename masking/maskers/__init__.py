@@ -29,6 +29,9 @@ class Proposals:
 
 
 class Masker(Protocol):
+    """``__call__`` handles one image; a masker may also offer ``batch(images, paths)`` to handle
+    several at once (HQ-SAM runs its encoder on a batch); :func:`regions_of_batch` uses it."""
+
     def __call__(self, image: np.ndarray, path: str) -> Proposals: ...
 
 
@@ -44,9 +47,16 @@ def _ground_truth(**params: Any) -> Masker:
     return GroundTruthMasker(**params)
 
 
+def _hqsam(**params: Any) -> Masker:
+    from masking.maskers.hqsam import HQSAMMasker
+
+    return HQSAMMasker(**params)
+
+
 MASKERS: dict[str, Callable[..., Masker]] = {
     "felzenszwalb": _felzenszwalb,
     "ground_truth": _ground_truth,
+    "hqsam": _hqsam,
 }
 """Masker name -> factory taking the masker's own parameters as keywords."""
 
@@ -81,9 +91,19 @@ class MaskerConfig:
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def regions_of(masker: Masker, config: MaskerConfig, image: np.ndarray, path: str) -> Regions:
-    """Run ``masker`` on one image and keep its coarsest regions of at least ``min_area`` px."""
-    proposals = masker(image, path)
+def _select(proposals: Proposals, config: MaskerConfig) -> Regions:
     if len(proposals.masks) == 0:
         return Regions.empty()
     return select_regions(proposals.masks, proposals.scores, config.min_area, config.containment)
+
+
+def regions_of(masker: Masker, config: MaskerConfig, image: np.ndarray, path: str) -> Regions:
+    """Run ``masker`` on one image and keep its coarsest regions of at least ``min_area`` px."""
+    return _select(masker(image, path), config)
+
+
+def regions_of_batch(masker: Masker, config: MaskerConfig, images: list[np.ndarray], paths: list[str]) -> list[Regions]:
+    """:func:`regions_of` for several images, in one call when the masker can batch."""
+    batch = getattr(masker, "batch", None)
+    proposals = batch(images, paths) if batch is not None else [masker(i, p) for i, p in zip(images, paths)]
+    return [_select(p, config) for p in proposals]

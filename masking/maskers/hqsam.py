@@ -1,0 +1,66 @@
+"""HQ-SAM masker: the paper's masks (SAMCLR, Sec. 3), from segment-anything-hq's model.
+
+One model per masker object (a Ray Data actor builds one in its constructor). ``engine="batched"``
+(default) uses :class:`masking.hqsam.BatchedMaskGenerator`, which gives the reference masks
+faster; ``engine="reference"`` runs segment-anything-hq's ``SamAutomaticMaskGenerator`` itself.
+The automatic-mask-generator settings are keyword arguments with the reference's defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from masking.hqsam import AMGSettings, BatchedMaskGenerator, build_hqsam, reference_generator
+from masking.maskers import Proposals
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+ENGINES = ("batched", "reference")
+
+
+class HQSAMMasker:
+    def __init__(
+        self,
+        model_type: str = "vit_h",
+        checkpoint: str | Path | None = None,
+        device: str = "auto",
+        dtype: str = "bfloat16",
+        engine: str = "batched",
+        image_batch: int = 4,
+        points_per_batch: int = 256,
+        **amg: float,
+    ):
+        if dtype not in DTYPES:
+            raise ValueError(f"hqsam: unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
+        if engine not in ENGINES:
+            raise ValueError(f"hqsam: unknown engine {engine!r}; known: {', '.join(ENGINES)}")
+        unknown = sorted(set(amg) - set(AMGSettings.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"hqsam: unknown setting(s) {', '.join(unknown)}; known: {', '.join(AMGSettings.__dataclass_fields__)}")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cpu" and dtype == "float16":
+            dtype = "float32"  # no fp16 kernels for everything on CPU
+        self.settings = AMGSettings(**amg)
+        self.model = build_hqsam(model_type, checkpoint, device)
+        self.engine = engine
+        if engine == "batched":
+            self.generator = BatchedMaskGenerator(self.model, self.settings, DTYPES[dtype], image_batch, points_per_batch)
+        else:
+            self.generator = reference_generator(self.model, self.settings, points_per_batch)
+
+    def batch(self, images: Sequence[np.ndarray], paths: Sequence[str]) -> list[Proposals]:
+        if self.engine == "batched":
+            return [Proposals(m, s) for m, s in self.generator.generate(list(images))]
+        out = []
+        for image in images:
+            records = self.generator.generate(image)
+            masks = np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, *image.shape[:2]), bool)
+            out.append(Proposals(masks, np.asarray([r["predicted_iou"] for r in records], np.float32)))
+        return out
+
+    def __call__(self, image: np.ndarray, path: str) -> Proposals:
+        return self.batch([image], [path])[0]

@@ -1,0 +1,87 @@
+"""Our batched HQ-SAM generator gives the reference SamAutomaticMaskGenerator's masks.
+
+Random vit_tiny weights (no checkpoint can be downloaded here), a small point grid and zero
+thresholds so that many masks survive: the comparison is of the machinery, which is what we wrote.
+"""
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from masking.hqsam import AMGSettings, BatchedMaskGenerator, agreement, build_hqsam, reference_generator
+from masking.maskers import MaskerConfig, regions_of_batch
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return build_hqsam("vit_tiny", None, "cpu")
+
+
+def images():
+    return [np.ascontiguousarray(data.astronaut()[::4, ::4]), np.ascontiguousarray(data.coffee()[::4, ::4])]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        AMGSettings(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0),
+        AMGSettings(points_per_side=3, pred_iou_thresh=0.0, stability_score_thresh=0.0, crop_n_layers=1, crop_nms_thresh=1.0, box_nms_thresh=1.0),
+    ],
+    ids=["grid4-no-nms", "crop-layer"],
+)
+def test_batched_generator_matches_the_reference(model, settings):
+    imgs = images() if settings.crop_n_layers == 0 else images()[:1]  # 5 encoder passes per image with crops
+    ours = BatchedMaskGenerator(model, settings, image_batch=2, prompt_batch=7).generate(imgs)
+    reference = reference_generator(model, settings, points_per_batch=5)
+    for image, (masks, scores) in zip(imgs, ours):
+        ref = reference.generate(image)
+        ref_masks = np.stack([r["segmentation"] for r in ref])
+        stats = agreement(masks, ref_masks)
+        assert stats["reference"] >= 8, "the comparison needs many masks"
+        assert abs(stats["ours"] - stats["reference"]) <= 0.02 * stats["reference"], stats
+        assert stats["min_iou"] >= 0.98, stats
+        assert masks.shape[1:] == image.shape[:2] and masks.dtype == bool and scores.dtype == np.float32
+        assert np.allclose(np.sort(scores), np.sort([r["predicted_iou"] for r in ref]), atol=1e-4)
+
+
+def test_default_nms_and_thresholds_agree_too(model):
+    settings = AMGSettings(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    image = images()[0]
+    masks, _ = BatchedMaskGenerator(model, settings).generate([image])[0]
+    ref = np.stack([r["segmentation"] for r in reference_generator(model, settings).generate(image)])
+    stats = agreement(masks, ref)
+    assert stats["ours"] == stats["reference"] and stats["min_iou"] >= 0.98
+
+
+def test_masker_batches_and_selects_regions(model):
+    config = MaskerConfig("hqsam", {"model_type": "vit_tiny", "points_per_side": 2, "pred_iou_thresh": 0.0,
+                                    "stability_score_thresh": 0.0, "dtype": "float32", "device": "cpu"}, min_area=50)
+    masker = config.build()
+    regions = regions_of_batch(masker, config, images(), ["a.png", "b.png"])
+    assert len(regions) == 2
+    for r, image in zip(regions, images()):
+        assert (r.areas >= 50).all()
+        assert (r.boxes[:, 2] <= image.shape[1]).all() and (r.boxes[:, 3] <= image.shape[0]).all()
+
+
+def test_checkpoint_errors_are_clear(tmp_path, model):
+    with pytest.raises(FileNotFoundError, match="hqsam: checkpoint .*nope.pth not found"):
+        build_hqsam("vit_tiny", tmp_path / "nope.pth")
+    with pytest.raises(ValueError, match="unknown model_type 'vit_x'"):
+        build_hqsam("vit_x", None)
+    good = tmp_path / "tiny.pth"
+    torch.save(model.state_dict(), good)
+    loaded = build_hqsam("vit_tiny", good)
+    key = next(iter(model.state_dict()))
+    assert torch.equal(loaded.state_dict()[key], model.state_dict()[key])
+    wrapped = tmp_path / "wrapped.pth"
+    torch.save({"model": model.state_dict()}, wrapped)
+    assert torch.equal(build_hqsam("vit_tiny", wrapped).state_dict()[key], model.state_dict()[key])
+    bad = tmp_path / "other.pth"
+    state = model.state_dict()
+    state = {k: (v[:1] if v.ndim and v.shape[0] > 1 and i == 3 else v) for i, (k, v) in enumerate(state.items())}
+    torch.save(state, bad)
+    with pytest.raises(ValueError, match="does not match model_type vit_tiny .*1 mis-shaped"):
+        build_hqsam("vit_tiny", bad)
