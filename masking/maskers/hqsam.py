@@ -31,6 +31,7 @@ class HQSAMMasker:
         engine: str = "batched",
         image_batch: int = 4,
         points_per_batch: int = 256,
+        compile: bool | None = None,
         **amg: float,
     ):
         if dtype not in DTYPES:
@@ -42,13 +43,16 @@ class HQSAMMasker:
             raise ValueError(f"hqsam: unknown setting(s) {', '.join(unknown)}; known: {', '.join(AMGSettings.__dataclass_fields__)}")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device == "cpu" and dtype == "float16":
-            dtype = "float32"  # no fp16 kernels for everything on CPU
+        if device == "cpu":
+            dtype = "float32"  # half precision on CPU is many times slower (measured: bf16 TinyViT)
         self.settings = AMGSettings(**amg)
         self.model = build_hqsam(model_type, checkpoint, device)
         self.engine = engine
         if engine == "batched":
-            self.generator = BatchedMaskGenerator(self.model, self.settings, DTYPES[dtype], image_batch, points_per_batch)
+            compile = device.startswith("cuda") if compile is None else compile  # default: on for GPUs
+            self.generator = BatchedMaskGenerator(
+                self.model, self.settings, DTYPES[dtype], image_batch, points_per_batch, compile=compile
+            )
         else:
             self.generator = reference_generator(self.model, self.settings, points_per_batch)
 
