@@ -1,0 +1,76 @@
+"""Stage 1 on a real Ray Data pipeline: stores written, reused, resumed; broken images counted."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from masking.maskers import MaskerConfig, regions_of
+from masking.store import ImageRegions, StoreWriter, store_file
+from orchestrator.plan import Dataset, MaskJob
+from orchestrator.regions import compute_store, pool_size
+from selfsup.data.images import list_images, load_rgb
+from tests.conftest import TINY_MIN_AREA
+
+
+@pytest.fixture
+def scenes(synthetic, tmp_path):
+    root = tmp_path / "images"
+    shutil.copytree(synthetic.images, root)
+    (root / "broken.png").write_bytes(b"\x89PNG truncated")
+    return Dataset("scenes", root, synthetic.masks, tuple(list_images(root)))
+
+
+def test_store_is_computed_reused_and_counts_unreadable_images(ray_session, scenes, tmp_path):
+    config = MaskerConfig("felzenszwalb", {}, min_area=TINY_MIN_AREA)
+    job = MaskJob("scenes", "fz", config, store_file(tmp_path / "regions", "scenes", "fz", "fp1"))
+    log = []
+    store = compute_store(job, scenes, actors=4, actor_gpus=0, batch_size=4, log=log.append)
+    assert len(store) == len(scenes.paths) and job.store.is_file()
+    assert list(store.errors) == ["broken.png"]
+    assert store.summary()["unreadable"] == 1 and store.summary()["regions_per_image"] > 1
+    rel = scenes.paths[0]
+    expected = regions_of(config.build(), config, np.asarray(load_rgb(scenes.images / rel)), rel)
+    assert store[rel].regions.boxes.tolist() == expected.boxes.tolist()
+    again = compute_store(job, scenes, actors=1, actor_gpus=0, batch_size=4, log=log.append)
+    assert any("reusing" in line for line in log) and len(again) == len(store)
+
+
+def test_interrupted_precompute_finishes_without_recomputing(ray_session, scenes, tmp_path):
+    config = MaskerConfig("ground_truth", {"masks_root": str(scenes.masks)}, min_area=TINY_MIN_AREA)
+    job = MaskJob("scenes", "gt", config, store_file(tmp_path / "regions", "scenes", "gt", "fp2"))
+    masker = config.build()
+    done = [p for p in scenes.paths if p != "broken.png"][:20]
+    # what a killed run leaves: some shards, no store file
+    StoreWriter(job.store).write_shard(
+        [ImageRegions(p, 64, 64, regions_of(masker, config, np.asarray(load_rgb(scenes.images / p)), p)) for p in done]
+    )
+    log = []
+    store = compute_store(job, scenes, actors=1, actor_gpus=0, batch_size=8, log=log.append)
+    assert any(f"{len(done)} images done by an interrupted run, {len(scenes.paths) - len(done)} to go" in l for l in log)
+    assert len(store) == len(scenes.paths) and not StoreWriter(job.store).parts.exists()
+
+
+def test_hqsam_masker_runs_inside_ray_data(ray_session, synthetic, tmp_path):
+    root = tmp_path / "two"
+    root.mkdir()
+    for rel in list_images(synthetic.images)[:2]:
+        shutil.copy(synthetic.images / rel, root / rel)
+    dataset = Dataset("two", root, None, tuple(list_images(root)))
+    params = {"model_type": "vit_tiny", "points_per_side": 2, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0,
+              "device": "cpu", "dtype": "float32"}
+    job = MaskJob("two", "hq", MaskerConfig("hqsam", params, min_area=20), store_file(tmp_path / "regions", "two", "hq", "fp3"))
+    store = compute_store(job, dataset, actors=1, actor_gpus=0, batch_size=2, log=lambda _: None)
+    assert len(store) == 2 and not store.errors
+    for rel in dataset.paths:
+        row = store[rel]
+        assert (row.width, row.height) == (64, 64)
+        assert (row.regions.areas >= 20).all()
+
+
+def test_pool_leaves_a_cpu_for_reads_and_fits_the_gpus():
+    assert pool_size(wanted=4, cluster_cpus=2, actor_gpus=0, cluster_gpus=0) == 1
+    assert pool_size(wanted=4, cluster_cpus=16, actor_gpus=0, cluster_gpus=0) == 4
+    assert pool_size(wanted=8, cluster_cpus=16, actor_gpus=0.5, cluster_gpus=2) == 4
+    assert pool_size(wanted=8, cluster_cpus=16, actor_gpus=1, cluster_gpus=1) == 1
+    assert pool_size(wanted=2, cluster_cpus=1, actor_gpus=0, cluster_gpus=0) == 1
