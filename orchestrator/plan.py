@@ -163,6 +163,8 @@ def make_plan(sweep: SweepConfig, base: Path | None = None) -> Plan:
         dataset = datasets[point["dataset"]]
         train = train_config({**shared, **{k: v for k, v in point.items() if k not in ("dataset", "masker")}}).resolved()
         masker = point.get("masker")
+        if train.temperature is None:  # BYOL, DINO: no temperature to vary
+            point["temperature"] = None
         if train.sampling == "random":
             point["masker"] = point["c"] = None
             masker = None

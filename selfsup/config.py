@@ -56,10 +56,11 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         """The same settings with every None replaced by its default."""
         spec = method_spec(self.method)
+        temperature = self.temperature if self.temperature is not None else spec.temperature
         return replace(
             self,
             sampling=self.sampling or spec.sampling,
-            temperature=self.temperature if self.temperature is not None else spec.temperature,
+            temperature=None if spec.temperature is None else temperature,  # BYOL, DINO: none
             lr=self.lr if self.lr is not None else 0.06 * self.batch_size / 256,
         )
 

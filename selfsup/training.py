@@ -84,7 +84,7 @@ class Pretraining:
         torch.manual_seed(self.cfg.seed)
         spec = method_spec(self.cfg.method)
         backbone, feature_dim = resnet18(self.cfg.backbone_width, self.cfg.stem)
-        self.model = spec.build(backbone, feature_dim, self.cfg.temperature).to(self.device)
+        self.model = spec.build(backbone, feature_dim, self.cfg).to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         photometric = simclr_photometric(cj_strength=self.cfg.cj_strength, blur_prob=self.cfg.blur_prob)
@@ -157,11 +157,14 @@ class Pretraining:
         losses = []
         images = 0
         start = time.perf_counter()
-        on_step = getattr(self.model, "on_step", None)
+        on_step_start = getattr(self.model, "on_step_start", None)
+        on_after_backward = getattr(self.model, "on_after_backward", None)
         for i, (views, _) in enumerate(loader):
             step = self.epoch * self.steps_per_epoch + i
             for group in self.optimizer.param_groups:
                 group["lr"] = float(self.lr[step])
+            if on_step_start is not None:
+                on_step_start(step, len(self.lr))
             views = [v.to(self.device, non_blocking=True) for v in views]
             if self.device.type == "cuda":
                 views = [v.contiguous(memory_format=torch.channels_last) for v in views]
@@ -175,10 +178,10 @@ class Pretraining:
                 )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
+            if on_after_backward is not None:
+                on_after_backward(step, len(self.lr))
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            if on_step is not None:
-                on_step(step, len(self.lr))
             losses.append(loss.detach())
             images += len(views[0])
         elapsed = time.perf_counter() - start

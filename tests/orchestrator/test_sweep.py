@@ -1,6 +1,7 @@
 """A real small sweep on Ray with a real MLflow database, read back."""
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -122,3 +123,23 @@ def test_killed_driver_resumes_with_one_run_per_trial(tmp_path):
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
         assert steps == [1, 2, 3, 4, 5, 6]
         assert [m.step for m in client.get_metric_history(run.info.run_id, "knn_top1/shapes")] == steps
+
+
+def test_every_method_with_both_samplings_lands_in_mlflow(ray_session, tmp_path):
+    """method x sampling are independent axes: every method runs with random and region views."""
+    from selfsup.methods import METHODS
+
+    text = SWEEP.format(root=tmp_path, epochs=1).replace(
+        "  method: [simclr, samclr]", f"  method: [{', '.join(METHODS)}]\n  sampling: [random, regions]"
+    ).replace("linear_epochs: 2", "linear_epochs: 1")
+    sweep = tmp_path / "zoo.yaml"
+    sweep.write_text(text)
+    assert run_sweep(str(sweep), log=lambda _: None) == 0
+    client, parents, children = runs_of(tmp_path)
+    assert len(children) == 2 * len(METHODS)
+    seen = {(r.data.params["method"], r.data.params["sampling"]) for r in children}
+    assert seen == {(m, s) for m in METHODS for s in ("random", "regions")}
+    for run in children:
+        assert run.info.status == "FINISHED"
+        for key in ("train/loss", "knn_top1/shapes", "linear_top1/shapes"):
+            assert math.isfinite(run.data.metrics[key]), (run.data.tags["trial_id"], key)

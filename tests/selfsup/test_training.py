@@ -107,3 +107,25 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
     assert len(lr) == 40
     assert lr[0] == pytest.approx(1 / 8) and lr[7] == pytest.approx(1.0)
     assert np.all(np.diff(lr[8:]) <= 0) and lr[-1] < 0.01
+
+
+@pytest.mark.parametrize("method", ["moco", "byol", "dino", "swav", "sce"])
+def test_every_method_resumes_exactly(synthetic, boxes, tmp_path, method):
+    """Queue, teacher, centre, prototypes, optimiser and RNG all come back from the checkpoint."""
+    settings = dict(method=method, epochs=2, sampling="regions")
+    full = run(synthetic, boxes, **settings)
+    full.fit()
+    first = run(synthetic, boxes, **settings)
+    first.fit(lambda metrics, trainer: trainer.save(tmp_path / "ckpt.pt") if metrics["epoch"] == 1 else None)
+    resumed = run(synthetic, boxes, **settings)
+    resumed.restore(tmp_path / "ckpt.pt")
+    assert resumed.epoch == 1
+    resumed.fit()
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys()
+    for key in a:
+        if key.endswith("_extra_state"):
+            for name in a[key]:
+                assert torch.equal(a[key][name], b[key][name]), (key, name)
+        else:
+            assert torch.equal(a[key], b[key]), key
