@@ -143,3 +143,13 @@ def test_every_method_with_both_samplings_lands_in_mlflow(ray_session, tmp_path)
         assert run.info.status == "FINISHED"
         for key in ("train/loss", "knn_top1/shapes", "linear_top1/shapes"):
             assert math.isfinite(run.data.metrics[key]), (run.data.tags["trial_id"], key)
+
+
+def test_unreachable_tracking_server_stops_before_training(tmp_path, capsys):
+    text = SWEEP.format(root=tmp_path, epochs=1).replace(f'uri: "sqlite:///{tmp_path}/mlflow.db"', 'uri: "http://127.0.0.1:9"')
+    sweep = tmp_path / "offline.yaml"
+    sweep.write_text(text)
+    assert main([str(sweep)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: MLflow tracking at http://127.0.0.1:9 is unreachable")
+    assert not (tmp_path / "runs").exists()  # nothing started: no regions, no trials
