@@ -37,6 +37,10 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite: the run stops instead of training on garbage."""
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full...); the previous one was left untouched."""
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -133,6 +137,9 @@ class Pretraining:
         try:
             torch.save(self.state_dict(), tmp)
             os.replace(tmp, path)
+        except (OSError, RuntimeError) as err:  # disk full, quota, file-size limit: torch may wrap the OSError
+            intact = "the previous checkpoint is intact" if path.exists() else "there is no earlier checkpoint"
+            raise CheckpointWriteError(f"could not write checkpoint {path}: {err}; {intact}") from err
         finally:
             tmp.unlink(missing_ok=True)
 

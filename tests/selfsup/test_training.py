@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,3 +130,38 @@ def test_every_method_resumes_exactly(synthetic, boxes, tmp_path, method):
                 assert torch.equal(a[key][name], b[key][name]), (key, name)
         else:
             assert torch.equal(a[key], b[key]), key
+
+
+def test_failed_checkpoint_write_keeps_the_previous_checkpoint(synthetic, boxes, tmp_path):
+    """A real write failure (the OS file-size limit, as a full disk would) in a child process."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import resource, signal, sys, torch
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from tests.selfsup.test_training import TRAIN, EVAL
+        from selfsup.config import TrainConfig
+        from selfsup.training import CheckpointWriteError, Pretraining
+        trainer = Pretraining(TrainConfig(**{{**TRAIN, "epochs": 1}}), EVAL, {str(synthetic.images)!r})
+        path = {str(tmp_path / "ckpt.pt")!r}
+        trainer.save(path)
+        before = open(path, "rb").read()
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, resource.RLIM_INFINITY))
+        trainer.epoch = 1
+        try:
+            trainer.save(path)
+        except CheckpointWriteError as err:
+            print("ERROR", err)
+        assert open(path, "rb").read() == before
+        again = Pretraining(TrainConfig(**{{**TRAIN, "epochs": 1}}), EVAL, {str(synthetic.images)!r})
+        again.restore(path)
+        print("RESTORED", again.epoch)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ERROR could not write checkpoint" in done.stdout and "the previous checkpoint is intact" in done.stdout
+    assert "RESTORED 0" in done.stdout
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
