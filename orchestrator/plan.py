@@ -77,6 +77,8 @@ class Plan:
     trials: tuple[Trial, ...]
     storage: Path
     regions_dir: Path
+    missing: tuple[str, ...] = ()
+    """Data a dry run found missing (a real run stops at the first)."""
 
 
 def _abs(path: str, base: Path) -> Path:
@@ -88,28 +90,37 @@ def _synthetic_config(params: dict[str, Any]) -> SyntheticConfig:
     return SyntheticConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
 
 
-def resolve_datasets(sweep: SweepConfig, base: Path) -> dict[str, Dataset]:
+def _problem(message: str, missing: list[str] | None) -> None:
+    """Raise, or (for a dry run) note the problem and go on."""
+    if missing is None:
+        raise SweepError(message)
+    missing.append(message)
+
+
+def resolve_datasets(sweep: SweepConfig, base: Path, missing: list[str] | None = None) -> dict[str, Dataset]:
     """Every pretraining set, with the synthetic ones generated on first use."""
     out = {}
     for name, spec in sweep.datasets.items():
         root = _abs(spec.root, base)
+        files: tuple[str, ...] = ()
         if spec.synthetic is not None:
             paths = generate(root, _synthetic_config(spec.synthetic))
             images, masks = paths.images, paths.masks
         else:
             images, masks = root, _abs(spec.masks, base) if spec.masks else None
-            if not images.is_dir():
-                raise SweepError(f"datasets.{name}.root: {images} does not exist")
             if masks is not None and not masks.is_dir():
-                raise SweepError(f"datasets.{name}.masks: {masks} does not exist")
-        files = tuple(list_images(images))
-        if not files:
-            raise SweepError(f"datasets.{name}.root: {images} holds no images")
+                _problem(f"datasets.{name}.masks: {masks} does not exist", missing)
+        if images.is_dir():
+            files = tuple(list_images(images))
+            if not files:
+                _problem(f"datasets.{name}.root: {images} holds no images", missing)
+        else:
+            _problem(f"datasets.{name}.root: {images} does not exist", missing)
         out[name] = Dataset(name, images, masks, files)
     return out
 
 
-def resolve_eval_sets(sweep: SweepConfig, base: Path, datasets: dict[str, Dataset]) -> tuple[EvalSetRef, ...]:
+def resolve_eval_sets(sweep: SweepConfig, base: Path, datasets: dict[str, Dataset], missing: list[str] | None = None) -> tuple[EvalSetRef, ...]:
     refs = []
     for name, spec in sweep.eval.sets.items():
         if spec.dataset is not None:
@@ -123,14 +134,18 @@ def resolve_eval_sets(sweep: SweepConfig, base: Path, datasets: dict[str, Datase
                 if spec.kind != "folder":
                     eval_set.make("val", None)
             except (FileNotFoundError, ValueError, RuntimeError) as err:
-                raise SweepError(f"eval.sets.{name}: {err}") from None
+                _problem(f"eval.sets.{name}: {err}", missing)
         refs.append(ref)
     return tuple(refs)
 
 
-def _masker_config(sweep: SweepConfig, masker: str, dataset: Dataset) -> MaskerConfig:
+def _masker_config(sweep: SweepConfig, masker: str, dataset: Dataset, base: Path, missing: list[str] | None) -> MaskerConfig:
     spec = sweep.maskers[masker]
     params = dict(spec.params)
+    if params.get("checkpoint"):  # actors run elsewhere: absolute path, checked before Ray starts
+        params["checkpoint"] = str(_abs(str(params["checkpoint"]), base))
+        if not Path(params["checkpoint"]).is_file():
+            _problem(f"maskers.{masker}.params.checkpoint: {params['checkpoint']} does not exist", missing)
     if spec.name == "ground_truth":
         if dataset.masks is None:
             raise SweepError(f"maskers.{masker}: ground_truth needs instance masks, and datasets.{dataset.name} has no 'masks' folder")
@@ -144,13 +159,15 @@ def _trial_key(point: dict[str, Any], varying: list[str]) -> str:
     return ",".join(parts)
 
 
-def make_plan(sweep: SweepConfig, base: Path | None = None) -> Plan:
-    """Resolve and check everything a sweep needs; raise SweepError naming what is wrong."""
+def make_plan(sweep: SweepConfig, base: Path | None = None, dry_run: bool = False) -> Plan:
+    """Resolve and check everything a sweep needs; raise SweepError naming what is wrong
+    (a dry run lists missing data instead, so a sweep can be planned before its data is there)."""
     base = base or Path.cwd()
+    missing: list[str] | None = [] if dry_run else None
     storage = _abs(sweep.storage, base)
     regions_dir = _abs(sweep.regions_dir, base) if sweep.regions_dir else storage / "regions"
-    datasets = resolve_datasets(sweep, base)
-    eval_sets = resolve_eval_sets(sweep, base, datasets)
+    datasets = resolve_datasets(sweep, base, missing)
+    eval_sets = resolve_eval_sets(sweep, base, datasets, missing)
     axes = dict(sweep.grid)
     axes.setdefault("dataset", list(sweep.datasets))
     axes["seed"] = list(sweep.seeds)
@@ -176,19 +193,20 @@ def make_plan(sweep: SweepConfig, base: Path | None = None) -> Plan:
         if masker is not None:
             job = jobs.get((dataset.name, masker))
             if job is None:
-                config = _masker_config(sweep, masker, dataset)
+                config = _masker_config(sweep, masker, dataset, base, missing)
                 fp = fingerprint(dataset_files(dataset.images, dataset.paths), config.as_dict())
                 job = MaskJob(dataset.name, masker, config, store_file(regions_dir, dataset.name, masker, fp))
                 jobs[(dataset.name, masker)] = job
             store = job.store
         key = _trial_key(point, varying)
         trials.setdefault(key, Trial(key, dataset.name, masker, train, store))
-    return Plan(sweep, datasets, eval_sets, tuple(jobs.values()), tuple(trials.values()), storage, regions_dir)
+    return Plan(sweep, datasets, eval_sets, tuple(jobs.values()), tuple(trials.values()), storage, regions_dir, tuple(missing or ()))
 
 
 def describe(plan: Plan) -> str:
     """The planned work, for ``--dry-run`` and the start of a sweep."""
     lines = [f"sweep {plan.sweep.name}: {len(plan.trials)} trials, {len(plan.mask_jobs)} region jobs"]
+    lines += [f"  missing: {m}" for m in plan.missing]
     for job in plan.mask_jobs:
         state = "reuse" if job.store.is_file() else "compute"
         n = len(plan.datasets[job.dataset].paths)

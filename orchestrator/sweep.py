@@ -21,6 +21,7 @@ from typing import Any
 
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.plan import Plan, describe, make_plan
+from orchestrator.smoke import smoke_sweep
 from orchestrator.tracking import (
     TrackingError,
     child_run,
@@ -82,10 +83,12 @@ def _check_resources(plan: Plan, address: str | None) -> None:
             raise SweepError("resources: gpu > 0, but this machine has no CUDA GPU (use gpu: 0, or --address a cluster with GPUs)")
 
 
-def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None, dry_run: bool = False, log=print) -> int:
+def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None, dry_run: bool = False, smoke: bool = False, log=print) -> int:
     """Run a sweep; returns the number of trials that did not finish (0 is success)."""
     sweep = load_sweep(sweep_file)
-    plan = make_plan(sweep)
+    if smoke:
+        sweep = smoke_sweep(sweep)
+    plan = make_plan(sweep, dry_run=dry_run)
     log(describe(plan))
     if dry_run:
         return 0
@@ -171,9 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the planned trials and region jobs, then exit")
     parser.add_argument("--resume", action="store_true", help="continue the newest run of this sweep")
     parser.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
+    parser.add_argument("--smoke", action="store_true", help="the same sweep shrunk to tiny synthetic data and 1 epoch")
     args = parser.parse_args(argv)
     try:
-        failed = run_sweep(args.sweep, resume=args.resume, address=args.address, dry_run=args.dry_run)
+        failed = run_sweep(args.sweep, resume=args.resume, address=args.address, dry_run=args.dry_run, smoke=args.smoke)
     except (SweepError, TrackingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,0 +1,49 @@
+"""``--smoke``: the same sweep shrunk to tiny synthetic data and one epoch, to check it end to end.
+
+Every grid axis, method, masker and eval set keeps its place; only the data and the sizes shrink:
+each pretraining set becomes a few synthetic scenes (with instance masks, so ``ground_truth``
+still works), each eval set the scenes' single-object set, HQ-SAM runs vit_tiny with random
+weights on a 2 x 2 point grid on the CPU, and training runs one epoch of a tiny backbone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from orchestrator.config import DatasetSpec, EvalSetSpec, MaskerSpec, SweepConfig
+
+SMOKE_SCENES = {"scenes": 8, "scene_size": 64, "object_size": [20, 30], "objects_per_scene": [2, 3], "eval_size": 32,
+                "num_classes": 4, "eval_train_per_class": 4, "eval_val_per_class": 2, "clutter": 8}
+SMOKE_HQSAM = {"model_type": "vit_tiny", "points_per_side": 2, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0,
+               "device": "cpu", "dtype": "float32"}
+
+
+def smoke_sweep(sweep: SweepConfig) -> SweepConfig:
+    storage = f"{sweep.storage.rstrip('/')}/smoke"
+    datasets = {
+        name: DatasetSpec(root=f"{storage}/data/{name}", synthetic=SMOKE_SCENES) for name in sweep.datasets
+    }
+    first = next(iter(datasets))
+    eval_sets = {name: EvalSetSpec(dataset=first) for name in sweep.eval.sets}
+    maskers = {
+        name: MaskerSpec(name=m.name, params=SMOKE_HQSAM if m.name == "hqsam" else {}, min_area=50, containment=m.containment)
+        for name, m in sweep.maskers.items()
+    }
+    grid = dict(sweep.grid)
+    grid.pop("epochs", None)
+    grid.pop("image_size", None)
+    grid.pop("batch_size", None)
+    train = dataclasses.replace(
+        sweep.train, epochs=1, batch_size=4, image_size=32, backbone_width=8, stem="cifar", workers=0, device="cpu", warmup_epochs=0
+    )
+    evaluation = sweep.eval.model_copy(update={
+        "settings": dataclasses.replace(sweep.eval.settings, every=1, knn_k=5, linear_epochs=1, batch_size=16, linear_batch_size=16, image_size=None),
+        "sets": eval_sets,
+    })
+    resources = sweep.resources.model_copy(update={"cpu": 1, "gpu": 0, "mask_gpu": 0, "mask_actors": 1, "mask_batch_size": 4})
+    tracking = sweep.tracking.model_copy(update={"experiment": f"{sweep.tracking.experiment or sweep.name}-smoke"})
+    return sweep.model_copy(update={
+        "name": f"{sweep.name}-smoke", "datasets": datasets, "maskers": maskers, "grid": grid, "train": train,
+        "eval": evaluation, "resources": resources, "tracking": tracking, "storage": storage, "regions_dir": None,
+        "seeds": sweep.seeds[:1],
+    })
