@@ -16,6 +16,7 @@ from typing import Any
 from masking.maskers import MaskerConfig
 from masking.store import dataset_files, fingerprint, store_file
 from orchestrator.config import SweepConfig, SweepError, train_config
+from selfsup.config import TrainConfig
 from selfsup.data.evalsets import build_eval_set
 from selfsup.data.images import list_images
 from selfsup.data.synthetic import SyntheticConfig, SyntheticPaths, generate

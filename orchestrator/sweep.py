@@ -96,7 +96,6 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     uri = sweep.tracking.uri or default_uri()
     experiment_id = open_experiment(uri, sweep.tracking.experiment or sweep.name)
 
-    import ray
     from ray import tune
 
     from orchestrator.regions import compute_store

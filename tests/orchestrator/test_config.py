@@ -1,6 +1,5 @@
 """Bad sweep files stop before Ray starts, with one line naming the field and the file position."""
 
-import textwrap
 
 import pytest
 
@@ -24,13 +23,6 @@ eval:
   sets:
     shapes: {{dataset: scenes}}
 """
-
-
-def sweep_text(tmp_path, **replace):
-    text = GOOD.format(root=tmp_path / "data")
-    for old, new in replace.items():
-        assert old.replace("_", " ") in text or old in text
-    return text
 
 
 @pytest.mark.parametrize(
