@@ -27,7 +27,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+from torchvision.ops import box_iou as box_iou_torch  # noqa: E402
 from skimage.segmentation import felzenszwalb  # noqa: E402
 
 from masking.maskers import MASKERS, Masker, MaskerConfig, Proposals, regions_of  # noqa: E402
@@ -48,14 +50,8 @@ class PlainFelzenszwalb:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of xyxy boxes with exclusive ends."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    iw = (np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])).clip(0)
-    ih = (np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])).clip(0)
-    inter = iw * ih
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+    """IoU matrix (len(a), len(b)) of xyxy boxes with exclusive ends (torchvision's box_iou)."""
+    return box_iou_torch(torch.as_tensor(a, dtype=torch.float64).reshape(-1, 4), torch.as_tensor(b, dtype=torch.float64).reshape(-1, 4)).numpy()
 
 
 @dataclasses.dataclass
