@@ -105,7 +105,14 @@ def resolve_datasets(sweep: SweepConfig, base: Path, missing: list[str] | None =
         root = _abs(spec.root, base)
         files: tuple[str, ...] = ()
         if spec.synthetic is not None:
-            paths = generate(root, _synthetic_config(spec.synthetic))
+            params = dict(spec.synthetic)
+            if params.get("items_root"):
+                params["items_root"] = str(_abs(params["items_root"], base))
+            try:
+                paths = generate(root, _synthetic_config(params))
+            except FileNotFoundError as err:
+                _problem(f"datasets.{name}.synthetic: {err}", missing)
+                paths = SyntheticPaths(root)
             images, masks = paths.images, paths.masks
         else:
             images, masks = root, _abs(spec.masks, base) if spec.masks else None

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.plan import Plan, describe, make_plan
+from orchestrator.rundirs import latest_run_dir, read_state, write_state
 from orchestrator.smoke import smoke_sweep
 from orchestrator.tracking import (
     TrackingError,
@@ -32,20 +32,12 @@ from orchestrator.tracking import (
     start_sweep,
 )
 
-STATE_FILE = "s3same_sweep.json"
-
-
 def _git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
         return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def _latest_run_dir(plan: Plan) -> Path | None:
-    runs = sorted(p for p in plan.storage.glob(f"{plan.sweep.name}-*") if (p / STATE_FILE).is_file())
-    return runs[-1] if runs else None
 
 
 def _trial_spec(plan: Plan, trial, uri: str, run_id: str) -> dict[str, Any]:
@@ -101,7 +93,7 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     from orchestrator.regions import compute_store
     from orchestrator.trial import run_trial
 
-    run_dir = _latest_run_dir(plan) if resume else None
+    run_dir = latest_run_dir(plan.storage, sweep.name) if resume else None
     if resume and run_dir is None:
         raise SweepError(f"--resume: no earlier run of sweep {sweep.name!r} under {plan.storage}")
     _init_ray(address)
@@ -111,7 +103,7 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
 
     trainable = tune.with_resources(run_trial, {"cpu": res.cpu, "gpu": res.gpu})
     if run_dir is not None:
-        state = json.loads((run_dir / STATE_FILE).read_text())
+        state = read_state(run_dir)
         if state.get("finished"):
             log(f"sweep run {run_dir.name} already finished; nothing to resume")
         else:
@@ -123,7 +115,7 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
         parent = start_sweep(uri, experiment_id, run_dir.name, {"git_commit": _git_commit(), "sweep_file": str(sweep_file)})
         specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params())) for t in plan.trials]
         state = {"sweep": sweep.name, "experiment_id": experiment_id, "tracking_uri": uri, "parent_run_id": parent}
-        (run_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
+        write_state(run_dir, state)
         (run_dir / "sweep.yaml").write_text(Path(sweep_file).read_text())
         log_artifact(uri, parent, run_dir / "sweep.yaml")
         tuner = tune.Tuner(
@@ -148,17 +140,25 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
 
 
 def _finish(plan: Plan, run_dir: Path, state: dict[str, Any], failed: int, log) -> int:
+    from orchestrator.report import write_report
     from orchestrator.summary import markdown, summary_rows, write_summary
 
     uri, parent = state["tracking_uri"], state["parent_run_id"]
     rows = summary_rows(uri, state["experiment_id"], parent)
     for path in write_summary(rows, run_dir):
         log_artifact(uri, parent, path)
+    try:
+        report = write_report(uri, state["experiment_id"], parent, run_dir, plan.sweep.name)[0]
+    except Exception as err:  # noqa: BLE001 - the trials' results are safe in MLflow; say why and go on
+        report = None
+        log(f"report failed ({type(err).__name__}: {err}); rerun: python -m orchestrator.report SWEEP.yaml")
     finish_run(uri, parent, "FINISHED" if failed == 0 else "FAILED")
     state["finished"] = failed == 0
-    (run_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
+    write_state(run_dir, state)
     log("\n" + markdown(rows))
     log(f"summary: {run_dir / 'summary.md'} and summary.csv (also artifacts of MLflow run {parent})")
+    if report is not None:
+        log(f"report: {report} with results.csv and knn_curves.png (artifacts under report/)")
     if uri.startswith("sqlite:"):
         log(f"MLflow UI: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
         log(f"then open http://127.0.0.1:5000/#/experiments/{state['experiment_id']}/runs")

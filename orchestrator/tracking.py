@@ -87,8 +87,15 @@ def finish_run(uri: str, run_id: str, status: str = "FINISHED") -> None:
     _retry(lambda: _client(uri).set_terminated(run_id, status), f"closing run {run_id}")
 
 
-def log_artifact(uri: str, run_id: str, path: Path) -> None:
-    _retry(lambda: _client(uri).log_artifact(run_id, str(path)), f"logging artifact {path.name}")
+def log_artifact(uri: str, run_id: str, path: Path, folder: str | None = None) -> None:
+    """Attach a file to a run (under the artifact ``folder`` when given)."""
+    _retry(lambda: _client(uri).log_artifact(run_id, str(path), folder), f"logging artifact {path.name}")
+
+
+def metric_history(uri: str, run_id: str, key: str) -> dict[int, float]:
+    """A metric's points by step."""
+    history = _retry(lambda: _client(uri).get_metric_history(run_id, key), f"reading {key} of run {run_id}")
+    return {m.step: m.value for m in history}
 
 
 def child_runs(uri: str, experiment_id: str, parent_id: str) -> list:
@@ -101,7 +108,7 @@ class TrialTracker:
     def __init__(self, uri: str, run_id: str):
         self.uri, self.run_id = uri, run_id
         self.client = _client(uri)
-        history = _retry(lambda: self.client.get_metric_history(run_id, "train/loss"), "reading the run's history")
+        history = _retry(lambda: self.client.get_metric_history(run_id, "epoch"), "reading the run's history")
         self.logged_epochs = {m.step for m in history}
         _retry(lambda: self.client.update_run(run_id, status="RUNNING"), "marking the run as running")
 
@@ -113,7 +120,7 @@ class TrialTracker:
         if epoch in self.logged_epochs:
             return
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, epoch) for k, v in metrics.items() if k != "epoch"]
+        batch = [Metric(k, float(v), now, epoch) for k, v in metrics.items()]  # "epoch" marks the step as logged
         _retry(lambda: self.client.log_batch(self.run_id, metrics=batch), f"logging epoch {epoch}")
         self.logged_epochs.add(epoch)
 

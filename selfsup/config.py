@@ -82,3 +82,6 @@ class EvalConfig:
     linear_augment: bool = False
     """True: random-resized crop + flip through the frozen backbone every epoch (reference code);
     False: one pass of centre-crop features, then the linear layer on them (much faster)."""
+    at_start: bool = False
+    """Also evaluate (KNN and linear) the untrained network, as epoch 0: the floor that pretraining
+    must beat (random-weight features are far above chance on small images)."""

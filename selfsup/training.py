@@ -210,7 +210,12 @@ class Pretraining:
 
     def fit(self, on_epoch: Callable[[Metrics, Pretraining], None] | None = None) -> list[Metrics]:
         """Train to ``epochs``, from wherever the run stands; ``on_epoch(metrics, self)`` after each
-        epoch (the place to save a checkpoint or report to a tracker)."""
+        epoch (the place to save a checkpoint or report to a tracker). With ``at_start``, the untrained
+        network is evaluated first, as epoch 0."""
+        if self.eval_cfg.at_start and self.epoch == 0 and not self.history:
+            self.history.append({"epoch": 0, **self.evaluate(linear=True)})
+            if on_epoch is not None:
+                on_epoch(self.history[-1], self)
         while self.epoch < self.cfg.epochs:
             metrics: Metrics = {"epoch": self.epoch + 1, **self.train_epoch()}
             self.epoch += 1

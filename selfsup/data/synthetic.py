@@ -3,8 +3,10 @@
 SAMCLR's premise (paper, Sec. 1) is that random crops of a complex scene often hold no object, or
 parts of two, so SimCLR's two views may not share one object; views drawn inside one region do.
 This generator makes that situation with no download: canvases holding several objects of K
-shape classes (random colours, random stripes, random rotation) on a cluttered background of
-small distractor shapes, lines and noise, plus a labelled single-object set for evaluation.
+classes on a cluttered background of small distractor shapes, lines and noise, plus a labelled
+single-object set for evaluation. The objects are drawn shapes (``items: shapes``: random colours,
+stripes and rotation, so only the shape tells the class) or real product photos
+(``items: fashion-mnist``, see ``selfsup.data.fashion_items``).
 
 Everything is written once, deterministically from a seed, as ordinary files, so it travels the
 same path a user's own folders travel::
@@ -25,10 +27,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from selfsup.data.fashion_items import CLASSES as FASHION_CLASSES
+from selfsup.data.fashion_items import fashion_items
+
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "ell", "crescent", "arrow")
 """The object classes: a shape each; colour and stripes are random, so only the shape tells the class."""
 
 _KINDS = {"scene": 0, "train": 1, "val": 2}
+ITEMS = {"shapes": SHAPES, "fashion-mnist": FASHION_CLASSES}
+"""Object kinds and their classes."""
 
 
 @dataclass(frozen=True)
@@ -43,12 +50,24 @@ class SyntheticConfig:
     eval_val_per_class: int = 20
     clutter: int = 40
     seed: int = 0
+    items: str = "shapes"
+    """The objects: ``shapes`` (drawn) or ``fashion-mnist`` (photos read from ``items_root``)."""
+    items_root: str | None = None
+    """For ``fashion-mnist``: the folder ``python -m orchestrator.data prepare fashion-mnist`` wrote."""
 
     def __post_init__(self) -> None:
-        if not 2 <= self.num_classes <= len(SHAPES):
-            raise ValueError(f"synthetic: num_classes must be in [2, {len(SHAPES)}], got {self.num_classes}")
+        if self.items not in ITEMS:
+            raise ValueError(f"synthetic: unknown items {self.items!r}; known: {', '.join(ITEMS)}")
+        if (self.items == "fashion-mnist") != (self.items_root is not None):
+            raise ValueError("synthetic: items_root is needed by, and only by, items: fashion-mnist")
+        if not 2 <= self.num_classes <= len(ITEMS[self.items]):
+            raise ValueError(f"synthetic: num_classes must be in [2, {len(ITEMS[self.items])}], got {self.num_classes}")
         if self.object_size[1] > self.scene_size:
             raise ValueError("synthetic: object_size must fit in scene_size")
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return ITEMS[self.items][: self.num_classes]
 
 
 def _shape_polygons(shape: str, cx: float, cy: float, r: float, angle: float) -> list[list[tuple[float, float]]]:
@@ -141,9 +160,13 @@ def _background(rng: np.random.Generator, h: int, w: int, clutter: int) -> np.nd
     return arr + rng.normal(0, 6, arr.shape).astype(np.float32)
 
 
-def _paste_object(canvas: np.ndarray, rng: np.random.Generator, shape: str, cx: float, cy: float, r: float) -> np.ndarray:
+def _paste_object(canvas: np.ndarray, rng: np.random.Generator, config: SyntheticConfig, label: int, pool: str, cx: float, cy: float, r: float) -> np.ndarray:
+    """Paste an object of class ``label`` (radius ``r``) and return its mask; ``pool`` says which
+    photos a photo item may come from (scene, train or val, disjoint)."""
+    if config.items == "fashion-mnist":
+        return fashion_items(str(config.items_root)).paste(canvas, rng, label, pool, cx, cy, r)
     h, w = canvas.shape[:2]
-    mask = _shape_mask(shape, (w, h), cx, cy, r, rng.uniform(0, 2 * math.pi))
+    mask = _shape_mask(SHAPES[label], (w, h), cx, cy, r, rng.uniform(0, 2 * math.pi))
     tex = _texture(rng, h, w) + rng.normal(0, 4, (h, w, 3)).astype(np.float32)
     canvas[mask] = tex[mask]
     return mask
@@ -169,7 +192,7 @@ def render_scene(config: SyntheticConfig, index: int) -> tuple[np.ndarray, np.nd
         else:
             continue
         label = int(rng.integers(config.num_classes))
-        mask = _paste_object(canvas, rng, SHAPES[label], cx, cy, r)
+        mask = _paste_object(canvas, rng, config, label, "scene", cx, cy, r)
         ids[mask] = len(classes) + 1
         boxes.append(box)
         classes.append(label)
@@ -184,7 +207,7 @@ def render_object(config: SyntheticConfig, split: str, index: int) -> tuple[np.n
     canvas = _background(rng, s, s, max(1, config.clutter * s * s // config.scene_size**2))
     r = rng.uniform(0.3, 0.45) * s
     cx, cy = s / 2 + rng.uniform(-0.1, 0.1) * s, s / 2 + rng.uniform(-0.1, 0.1) * s
-    _paste_object(canvas, rng, SHAPES[label], cx, cy, r)
+    _paste_object(canvas, rng, config, label, split, cx, cy, r)
     return np.clip(canvas, 0, 255).astype(np.uint8), label
 
 
@@ -218,7 +241,7 @@ def generate(root: str | Path, config: SyntheticConfig = SyntheticConfig()) -> S
     same parameters; a partial or different one is replaced)."""
     paths = SyntheticPaths(Path(root))
     meta_file = paths.root / "synthetic.json"
-    meta = {"config": asdict(config), "classes": list(SHAPES[: config.num_classes])}
+    meta = {"config": asdict(config), "classes": list(config.classes)}
     if meta_file.is_file() and json.loads(meta_file.read_text()) == json.loads(json.dumps(meta)):
         return paths
     meta_file.unlink(missing_ok=True)
@@ -229,10 +252,10 @@ def generate(root: str | Path, config: SyntheticConfig = SyntheticConfig()) -> S
         Image.fromarray(image).save(paths.images / f"{i:05d}.png")
         Image.fromarray(ids).save(paths.masks / f"{i:05d}.png")
     for split, per_class in (("train", config.eval_train_per_class), ("val", config.eval_val_per_class)):
-        for name in SHAPES[: config.num_classes]:
+        for name in config.classes:
             (paths.eval / split / name).mkdir(parents=True, exist_ok=True)
         for i in range(per_class * config.num_classes):
             image, label = render_object(config, split, i)
-            Image.fromarray(image).save(paths.eval / split / SHAPES[label] / f"{i:05d}.png")
+            Image.fromarray(image).save(paths.eval / split / config.classes[label] / f"{i:05d}.png")
     meta_file.write_text(json.dumps(meta, indent=1))  # written last: its presence means complete
     return paths

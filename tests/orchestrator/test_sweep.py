@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from orchestrator.sweep import STATE_FILE, main, run_sweep
+from orchestrator.rundirs import STATE_FILE
+from orchestrator.sweep import main, run_sweep
 
 SWEEP = """\
 name: tiny
@@ -73,7 +74,9 @@ def test_sweep_runs_on_ray_and_lands_in_mlflow(ray_session, tmp_path):
     samclr = next(r for r in children if r.data.tags["trial_id"] == "samclr")
     assert samclr.data.params["sampling"] == "regions" and samclr.data.params["masker"] == "gt"
     artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
-    assert {"summary.md", "summary.csv", "sweep.yaml"} <= artifacts
+    assert {"summary.md", "summary.csv", "sweep.yaml", "report"} <= artifacts
+    report = {a.path for a in client.list_artifacts(parents[0].info.run_id, "report")}
+    assert report == {"report/report.md", "report/results.csv", "report/knn_curves.png"}
     table = "\n".join(lines)
     assert "| simclr |" in table and "knn_top1/shapes" in table and "/#/experiments/" in table
     # the region store is reused by the next sweep, and --resume of a finished sweep reruns nothing

@@ -10,7 +10,9 @@ from masking.maskers import MaskerConfig, regions_of
 from masking.sampler import CropSpec, ViewSampler
 from selfsup.data.evalsets import build_eval_set, eval_transform
 from selfsup.data.images import PretrainImages, list_images, load_rgb
-from selfsup.data.synthetic import SHAPES, generate, render_scene
+from selfsup.data.fashion_items import CLASSES as FASHION_CLASSES
+from selfsup.data.fashion_items import FashionItems
+from selfsup.data.synthetic import SHAPES, SyntheticConfig, generate, render_scene
 from tests.conftest import TINY, TINY_MIN_AREA
 
 
@@ -147,3 +149,41 @@ def test_unreadable_pretraining_image_is_skipped_not_fatal(tmp_path):
     (tmp_path / "a.png").write_bytes(b"broken too")
     with pytest.raises(RuntimeError, match="no image could be read"), pytest.warns(UserWarning):
         ds[0]
+
+
+def test_fashion_photos_of_scenes_bank_and_queries_are_disjoint(fashion_root):
+    items = FashionItems(fashion_root)
+    rng = np.random.default_rng(0)
+    for label in range(10):
+        scene = {int(items.pick(rng, label, "scene")[0, 0]) for _ in range(30)}
+        bank = {int(items.pick(rng, label, "train")[0, 0]) for _ in range(30)}
+        queries = [items.pick(rng, label, "val") for _ in range(10)]
+        assert scene and all(i % 2 == 0 and (i // 2) % 10 == label for i in scene)
+        assert bank and all(i % 2 == 1 and (i // 2) % 10 == label for i in bank)
+        assert all(int(q[0, 0]) < 40 and (int(q[0, 0]) // 2) % 10 == label for q in queries)  # test split
+
+
+def test_fashion_scenes_have_one_instance_mask_per_pasted_photo(fashion_root, tmp_path):
+    config = SyntheticConfig(items="fashion-mnist", items_root=str(fashion_root), num_classes=10, scenes=6, scene_size=64,
+                             object_size=(24, 34), objects_per_scene=(2, 3), eval_size=32, eval_train_per_class=2,
+                             eval_val_per_class=1, clutter=5)
+    paths = generate(tmp_path / "fs", config)
+    for i in range(6):
+        image, ids, classes = render_scene(config, i)
+        assert sorted(np.unique(ids)[1:].tolist()) == list(range(1, len(classes) + 1))
+        for k, label in enumerate(classes, start=1):  # the blob's height tells the class: the mask has it
+            rows = np.flatnonzero((ids == k).any(axis=1))
+            side = round(np.sqrt((ids == k).sum()))
+            assert len(rows) > 0 and side > 4
+        assert np.array_equal(np.asarray(Image.open(paths.masks / f"{i:05d}.png")), ids)
+    assert sorted(p.name for p in (paths.eval / "val").iterdir()) == sorted(FASHION_CLASSES)
+    evalset = build_eval_set("folder", paths.eval)
+    assert evalset.num_classes == 10 and len(evalset.make("train", eval_transform(32))) == 20
+
+
+def test_missing_fashion_files_name_the_prepare_command(tmp_path):
+    config = SyntheticConfig(items="fashion-mnist", items_root=str(tmp_path / "nothing"), scenes=2)
+    with pytest.raises(FileNotFoundError, match="orchestrator.data prepare fashion-mnist"):
+        generate(tmp_path / "fs", config)
+    with pytest.raises(ValueError, match="items_root"):
+        SyntheticConfig(items="fashion-mnist")

@@ -165,3 +165,22 @@ def test_failed_checkpoint_write_keeps_the_previous_checkpoint(synthetic, boxes,
     assert "ERROR could not write checkpoint" in done.stdout and "the previous checkpoint is intact" in done.stdout
     assert "RESTORED 0" in done.stdout
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_untrained_network_is_evaluated_as_epoch_zero_once(synthetic, boxes, tmp_path):
+    train = TrainConfig(**{**TRAIN, "epochs": 2})
+    evalset = build_eval_set("folder", synthetic.eval, name="shapes")
+    at_start = EvalConfig(**{**EVAL.__dict__, "at_start": True})
+    first = Pretraining(train, at_start, synthetic.images, [evalset])
+    seen = []
+    first.fit(lambda metrics, run: (seen.append(metrics["epoch"]), run.save(tmp_path / "state.pt")) if metrics["epoch"] == 0 else seen.append(metrics["epoch"]))
+    assert seen == [0, 1, 2]
+    zero = first.history[0]
+    assert set(zero) == {"epoch", "knn_top1/shapes", "linear_top1/shapes"}
+    # the epoch-0 scores are the untrained backbone's: a fresh run with the same seed gives the same
+    fresh = Pretraining(train, EvalConfig(**{**EVAL.__dict__, "linear_epochs": EVAL.linear_epochs}), synthetic.images, [evalset])
+    assert fresh.evaluate(linear=False)["knn_top1/shapes"] == zero["knn_top1/shapes"]
+    # resuming from the epoch-0 checkpoint trains on without evaluating the start again
+    resumed = Pretraining(train, at_start, synthetic.images, [evalset])
+    resumed.restore(tmp_path / "state.pt")
+    assert [m["epoch"] for m in resumed.fit()] == [0, 1, 2]
