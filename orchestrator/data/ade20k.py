@@ -17,7 +17,7 @@ which are not instances (two touching chairs are one component, a wall split by 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +152,8 @@ def prepare(
     return check(root, expected)
 
 
-def _convert(source: Source, select, to_ids, root: Path, redo: bool) -> str:
+def _convert(
+    source: Source, select: Callable[[str], str | None], to_ids: Callable[[Image.Image], np.ndarray], root: Path, redo: bool
+) -> str:
     written, kept = instance_masks.convert(source, select, to_ids, root, redo)
     return f"{written} masks written, {kept} already there"

@@ -50,7 +50,7 @@ class ZipSource:
         self.path = path
         self._zip = zipfile.ZipFile(path)
         self._files = [i for i in self._zip.infolist() if not i.is_dir()]
-        self._names = [safe_name(i.filename, path) for i in self._zip.infolist()]
+        self._names = [safe_name(i.filename, path) + ("/" if i.is_dir() else "") for i in self._zip.infolist()]
 
     def names(self) -> Sequence[str]:
         return self._names
@@ -71,7 +71,7 @@ class TarSource:
         out = []
         with tarfile.open(self.path, "r:*") as tar:
             for member in tar:
-                out.append(safe_name(member.name, self.path))
+                out.append(safe_name(member.name, self.path) + ("/" if member.isdir() else ""))
                 if len(out) >= PEEK:
                     break
         return out
