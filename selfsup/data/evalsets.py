@@ -1,9 +1,14 @@
 """Labelled evaluation sets: KNN and linear probes read features of their train and val splits.
 
-The SAMCLR paper evaluates on CIFAR-10, STL10 and ImageNette (Sec. 4.1). Three kinds of set:
+The SAMCLR paper evaluates on CIFAR-10, STL10 and ImageNette (Sec. 4.1). Four kinds of set:
 
 - ``folder``: ``<root>/{train,val}/<class>/*`` (ImageNette's layout; also the synthetic eval set),
-- ``cifar10`` and ``stl10``: torchvision's loaders, downloading when ``download`` is true.
+- ``cifar10`` and ``stl10``: torchvision's loaders, downloading when ``download`` is true,
+- ``fashion_mnist``: torchvision's loader, grey images turned RGB (not in the paper: a small real
+  set that works offline, e.g. from Debian's ``dataset-fashion-mnist``).
+
+``python -m orchestrator.data prepare {imagenette,cifar10,stl10,fashion-mnist} --root ROOT`` puts each
+in the layout read here.
 
 Images are resized to the evaluation size (the paper evaluates at the 128 px training size).
 """
@@ -17,6 +22,7 @@ from pathlib import Path
 import torch
 import torchvision
 import torchvision.transforms as T
+from PIL import Image
 
 from masking.sampler import IMAGENET_MEAN, IMAGENET_STD
 from selfsup.data.images import load_rgb
@@ -60,11 +66,12 @@ def folder_eval_set(root: str | Path, name: str | None = None, download: bool = 
     return EvalSet(name or root.name, len(classes), make)
 
 
-def _require(root: str | Path, folder: str, kind: str, download: bool) -> None:
+def _require(root: str | Path, folder: str, kind: str, download: bool, dataset: str | None = None) -> None:
+    """Files of eval set ``kind`` there, or a FileNotFoundError naming the command that prepares ``dataset``."""
     if not download and not (Path(root) / folder).is_dir():
         raise FileNotFoundError(
             f"eval set {kind}: {Path(root) / folder} not found; set download: true or run "
-            f"`python -m orchestrator.data prepare {kind} --root {root}`"
+            f"`python -m orchestrator.data prepare {dataset or kind} --root {root}`"
         )
 
 
@@ -84,7 +91,25 @@ def stl10(root: str | Path, name: str | None = None, download: bool = False) -> 
     return EvalSet(name or "stl10", 10, make)
 
 
-EVAL_SETS: dict[str, Callable[..., EvalSet]] = {"folder": folder_eval_set, "cifar10": cifar10, "stl10": stl10}
+def _to_rgb(image: Image.Image) -> Image.Image:
+    return image.convert("RGB")
+
+
+def fashion_mnist(root: str | Path, name: str | None = None, download: bool = False) -> EvalSet:
+    def make(split: str, transform: Transform) -> torch.utils.data.Dataset:
+        _require(root, "FashionMNIST/raw", "fashion_mnist", download, dataset="fashion-mnist")
+        rgb = _to_rgb if transform is None else T.Compose([_to_rgb, transform])
+        return torchvision.datasets.FashionMNIST(str(root), train=split == "train", transform=rgb, download=download)
+
+    return EvalSet(name or "fashion_mnist", 10, make)
+
+
+EVAL_SETS: dict[str, Callable[..., EvalSet]] = {
+    "folder": folder_eval_set,
+    "cifar10": cifar10,
+    "stl10": stl10,
+    "fashion_mnist": fashion_mnist,
+}
 """Eval-set kind -> builder(root, name=None, download=False)."""
 
 
