@@ -13,6 +13,10 @@ objects (0 for an object no region touches) and seconds per image (masker + regi
 process; wall clock, so background load shows).
 
     python bench/maskers.py [--scenes 200] [--min-area 200]
+    python bench/maskers.py --sweep experiments/fashion_scenes.yaml --dataset fashion_scenes --min-area 100
+
+``--sweep``/``--dataset`` take the scenes' generator settings from a sweep file's synthetic dataset
+instead of the defaults (relative paths resolved from the working directory, as the sweep does).
 """
 
 from __future__ import annotations
@@ -103,12 +107,22 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=200, help="number of synthetic scenes (default 200)")
     parser.add_argument("--min-area", type=int, default=200, help="smallest region kept, px (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="synthetic generator seed (default 0)")
+    parser.add_argument("--sweep", help="take the scenes' settings from this sweep file's synthetic dataset")
+    parser.add_argument("--dataset", help="the synthetic dataset of --sweep")
     args = parser.parse_args()
+    base = SyntheticConfig()
+    if args.sweep:
+        from orchestrator.config import load_sweep
+
+        params = dict(load_sweep(args.sweep).datasets[args.dataset].synthetic or {})
+        if params.get("items_root"):
+            params["items_root"] = str(Path(params["items_root"]).resolve())
+        base = SyntheticConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
 
     # the scenes depend on neither ``scenes`` nor the eval-set sizes: scene i is the same as in
     # SyntheticConfig(seed=seed); the single-object eval sets are not needed here
     synthetic = dataclasses.replace(
-        SyntheticConfig(), scenes=args.scenes, seed=args.seed, eval_train_per_class=0, eval_val_per_class=0
+        base, scenes=args.scenes, seed=args.seed, eval_train_per_class=0, eval_val_per_class=0
     )
     with tempfile.TemporaryDirectory(prefix="bench-maskers-") as tmp:
         paths = generate(tmp, synthetic)
