@@ -5,7 +5,11 @@ validate -> plan -> (``--dry-run`` stops here) -> MLflow experiment -> Ray -> re
 
 ``--resume`` continues the newest run of this sweep (``Tuner.restore``: finished trials are not
 rerun, unfinished ones restart from their last checkpoint, with the same MLflow runs).
-``--address`` joins an existing Ray cluster instead of starting a local one.
+``--address`` joins an existing Ray cluster instead of starting a local one: this checkout's
+``orchestrator``, ``masking`` and ``selfsup`` travel to every node with the job (Ray's
+``py_modules``); ``storage`` and ``regions_dir`` must then be shared (a URI, or a folder every node
+mounts), and so must the tracking store: ``tracking.uri`` is required (an MLflow server, or a
+SQLite file on a shared folder, with a warning).
 """
 
 from __future__ import annotations
@@ -63,7 +67,11 @@ def _init_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address)
+        import masking
+        import orchestrator
+        import selfsup
+
+        ray.init(address=address, runtime_env={"py_modules": [orchestrator, masking, selfsup]})
     else:
         ray.init(include_dashboard=False, dashboard_host="127.0.0.1")
 
@@ -77,6 +85,22 @@ def _check_resources(plan: Plan, address: str | None) -> None:
             raise SweepError("resources: gpu > 0, but this machine has no CUDA GPU (use gpu: 0, or --address a cluster with GPUs)")
 
 
+def _check_tracking(uri: str | None, address: str | None, log) -> None:
+    """With ``--address`` trials run on other machines: the tracking store must be shared."""
+    if address is None:
+        return
+    if uri is None:
+        raise SweepError(
+            f"tracking.uri: --address runs trials on other machines, which cannot reach the default {default_uri()}; "
+            "give tracking: {uri: http://HOST:5000} (an MLflow server) or a sqlite:/// file on a folder every node mounts"
+        )
+    if uri.startswith("sqlite:"):
+        log(
+            f"warning: tracking.uri {uri} is a SQLite file: every node must see it at that path, and SQLite on a network "
+            "file system can lock or corrupt under concurrent trials; an MLflow server (http://...) is safer on a cluster"
+        )
+
+
 def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None, dry_run: bool = False, smoke: bool = False, log=print) -> int:
     """Run a sweep; returns the number of trials that did not finish (0 is success)."""
     sweep = load_sweep(sweep_file)
@@ -87,6 +111,7 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     if dry_run:
         return 0
     _check_resources(plan, address)
+    _check_tracking(sweep.tracking.uri, address, log)
     uri = sweep.tracking.uri or default_uri()
     experiment_id = open_experiment(uri, sweep.tracking.experiment or sweep.name)
 

@@ -102,6 +102,10 @@ def log_files(uri: str, run_id: str, files: Mapping[str, bytes], folder: str | N
             log_artifact(uri, run_id, Path(tmp) / name, folder)
 
 
+def set_tag(uri: str, run_id: str, key: str, value: str) -> None:
+    _retry(lambda: _client(uri).set_tag(run_id, key, value), f"tagging run {run_id}")
+
+
 def metric_history(uri: str, run_id: str, key: str) -> dict[int, float]:
     """A metric's points by step."""
     history = _retry(lambda: _client(uri).get_metric_history(run_id, key), f"reading {key} of run {run_id}")

@@ -4,6 +4,8 @@ The trial restores from Tune's last checkpoint when Tune restarts it (a dead wor
 sweep), reports every epoch to Tune with a checkpoint, and logs to its own MLflow child run. An
 epoch already in MLflow is not logged twice, and epochs a restored checkpoint knows but MLflow
 missed are logged from the checkpoint's history, so the curves have every epoch exactly once.
+
+Each trial tags its MLflow run with the Ray node it ran on (``node_id``).
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ from typing import Any
 import torch
 
 from masking.store import RegionStore
-from orchestrator.tracking import TrialTracker
+from orchestrator.tracking import TrackingError, TrialTracker, set_tag
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import build_eval_set
 from selfsup.data.images import list_images
 from selfsup.training import Pretraining
 
 CHECKPOINT = "state.pt"
+NODE_TAG = "node_id"
 
 
 def run_trial(config: dict[str, Any]) -> None:
     """Tune's trainable. ``config["trial"]`` holds plain values made by ``orchestrator.sweep``."""
+    import ray
     from ray import tune
 
     spec = config["trial"]
@@ -48,6 +52,10 @@ def run_trial(config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as folder:
             trainer.restore(Path(folder) / CHECKPOINT)
     tracker = TrialTracker(spec["tracking_uri"], spec["run_id"])
+    try:
+        set_tag(spec["tracking_uri"], spec["run_id"], NODE_TAG, ray.get_runtime_context().get_node_id())
+    except TrackingError:
+        pass  # where it ran is good to know, not worth failing a trial for
     for metrics in trainer.history:  # epochs the checkpoint has and MLflow may have missed
         tracker.log_epoch(metrics)
 
