@@ -36,6 +36,7 @@ from orchestrator.tracking import (
     open_experiment,
     start_sweep,
 )
+from orchestrator.trial import gpu_memory_share
 
 
 def _git_commit() -> str:
@@ -56,6 +57,7 @@ def _trial_spec(plan: Plan, trial, uri: str, run_id: str) -> dict[str, Any]:
         "eval": dataclasses.asdict(plan.sweep.eval.settings),
         "eval_sets": [dataclasses.asdict(e) for e in plan.eval_sets],
         "cpus": plan.sweep.resources.cpu,
+        "gpu_memory_share": gpu_memory_share(plan.sweep.resources.gpu),
         "tracking_uri": uri,
         "run_id": run_id,
     }

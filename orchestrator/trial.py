@@ -5,7 +5,10 @@ sweep), reports every epoch to Tune with a checkpoint, and logs to its own MLflo
 epoch already in MLflow is not logged twice, and epochs a restored checkpoint knows but MLflow
 missed are logged from the checkpoint's history, so the curves have every epoch exactly once.
 
-Each trial tags its MLflow run with the Ray node it ran on (``node_id``).
+Packing: with ``resources.gpu`` < 1 several trials share one GPU. Ray's fractional GPUs are
+bookkeeping only, so each trial caps its own CUDA allocator at its share of the GPU's memory
+(``gpu_memory_share``); the CUDA context (a few hundred MB per process) comes on top. Each trial
+tags its MLflow run with the Ray node it ran on (``node_id``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,21 @@ CHECKPOINT = "state.pt"
 NODE_TAG = "node_id"
 
 
+def gpu_memory_share(gpu: float) -> float | None:
+    """The fraction of one GPU's memory a trial asking for ``gpu`` GPUs may use: its share when it
+    packs with others on one GPU (0 < gpu < 1), None (no cap) for whole GPUs or none."""
+    return float(gpu) if 0 < gpu < 1 else None
+
+
+def cap_gpu_memory(share: float | None) -> bool:
+    """Cap this process's CUDA allocator at ``share`` of the GPU's memory; a no-op without CUDA
+    (CPU machines, or fake GPUs of a simulated cluster). True when a cap was set."""
+    if share is None or not torch.cuda.is_available():
+        return False
+    torch.cuda.set_per_process_memory_fraction(share)
+    return True
+
+
 def run_trial(config: dict[str, Any]) -> None:
     """Tune's trainable. ``config["trial"]`` holds plain values made by ``orchestrator.sweep``."""
     import ray
@@ -34,6 +52,7 @@ def run_trial(config: dict[str, Any]) -> None:
 
     spec = config["trial"]
     torch.set_num_threads(max(1, int(spec["cpus"])))
+    cap_gpu_memory(spec.get("gpu_memory_share"))
     store = RegionStore.load(spec["store"]) if spec["store"] else None
     paths = list_images(spec["images"])
     if store is not None:
