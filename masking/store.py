@@ -9,14 +9,16 @@ Writing is crash-safe. Work in progress goes to shards in ``<store>.parts/`` (ea
 to a temporary name and renamed, so a shard is whole or absent); ``finalize`` merges them into the
 store file the same way. Only the final file reads as complete, and a rerun after a crash skips
 every image already in a shard.
+
+Stores are read and written through pyarrow filesystems (``masking.storage``): ``regions_dir`` may
+be a local folder or a URI (``s3://``, ``gs://``, ``file://``) that every node of a cluster reads.
+A store file may carry metadata (string keys and values, e.g. the nodes that computed it).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from masking.regions import Regions
+from masking.storage import Location, location
 
 SCHEMA = pa.schema(
     [
@@ -40,6 +43,10 @@ SCHEMA = pa.schema(
         ("error", pa.string()),
     ]
 )
+
+
+META_PREFIX = "s3same."
+"""Prefix of a store's own keys in the Parquet file's key-value metadata."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +75,8 @@ def fingerprint(files: Iterable[tuple[str, int]], masker: Mapping) -> str:
     return h.hexdigest()[:16]
 
 
-def store_file(root: str | Path, dataset: str, masker_name: str, fp: str) -> Path:
-    return Path(root) / f"{dataset}--{masker_name}--{fp}.parquet"
+def store_file(root: str | Path | Location, dataset: str, masker_name: str, fp: str) -> Location:
+    return location(root) / f"{dataset}--{masker_name}--{fp}.parquet"
 
 
 def _table(rows: Sequence[ImageRegions]) -> pa.Table:
@@ -87,24 +94,33 @@ def _table(rows: Sequence[ImageRegions]) -> pa.Table:
     )
 
 
-def _write_atomically(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+def _write_atomically(table: pa.Table, target: Location) -> None:
+    tmp = target.temporary_sibling()
+    pq.write_table(table, tmp.path, filesystem=tmp.fs)
+    tmp.replace(target)
+
+
+def _read(file: Location, **kwargs) -> pa.Table:
+    return pq.read_table(file.path, filesystem=file.fs, **kwargs)
 
 
 class RegionStore:
     """A complete store, loaded for O(1) lookup of an image's regions by relative path."""
 
-    def __init__(self, rows: Iterable[ImageRegions]):
+    def __init__(self, rows: Iterable[ImageRegions], metadata: Mapping[str, str] | None = None):
         self._rows = {r.path: r for r in rows}
+        self.metadata = dict(metadata or {})
+        """What the writer recorded beside the rows (e.g. ``nodes``: which machines computed it)."""
 
     @classmethod
-    def load(cls, path: str | Path) -> RegionStore:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"region store {path} does not exist (or was never completed)")
-        return cls(cls._rows_of(pq.read_table(path, schema=SCHEMA)))
+    def load(cls, path: str | Path | Location) -> RegionStore:
+        file = location(path)
+        if not file.is_file():
+            raise FileNotFoundError(f"region store {file} does not exist (or was never completed)")
+        table = _read(file, schema=SCHEMA)
+        stored = pq.read_metadata(file.path, filesystem=file.fs).metadata or {}
+        metadata = {k.decode(): v.decode() for k, v in stored.items() if k.startswith(META_PREFIX.encode())}
+        return cls(cls._rows_of(table), {k.removeprefix(META_PREFIX): v for k, v in metadata.items()})
 
     @staticmethod
     def _rows_of(table: pa.Table) -> Iterable[ImageRegions]:
@@ -145,38 +161,40 @@ class RegionStore:
 class StoreWriter:
     """Writes a store in resumable shards, then merges them into the final file."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.parts = self.path.with_name(self.path.name + ".parts")
+    def __init__(self, path: str | Path | Location):
+        self.path = location(path)
+        self.parts = self.path.parent / (self.path.name + ".parts")
+
+    def _shards(self) -> list[Location]:
+        return self.parts.glob("shard-*.parquet")  # sorted by name; half-written shards are hidden .tmp files
 
     def done(self) -> set[str]:
         """Relative paths already written by this or an interrupted earlier run."""
-        if not self.parts.is_dir():
-            return set()
         done: set[str] = set()
-        for shard in sorted(self.parts.glob("*.parquet")):
-            done.update(pq.read_table(shard, columns=["path"]).column("path").to_pylist())
+        for shard in self._shards():
+            done.update(_read(shard, columns=["path"]).column("path").to_pylist())
         return done
 
     def write_shard(self, rows: Sequence[ImageRegions]) -> None:
         if not rows:
             return
-        self.parts.mkdir(parents=True, exist_ok=True)
+        self.parts.mkdir()
         # names sort in write order, so finalize keeps the first row written for a path
         _write_atomically(_table(rows), self.parts / f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet")
 
-    def finalize(self, expected: Iterable[str]) -> RegionStore:
-        """Merge the shards (one row per path) into the store file; every expected path must be there."""
-        shards = sorted(self.parts.glob("*.parquet")) if self.parts.is_dir() else []
+    def finalize(self, expected: Iterable[str], metadata: Mapping[str, str] | None = None) -> RegionStore:
+        """Merge the shards (one row per path) into the store file, with ``metadata`` (strings);
+        every expected path must be there."""
         rows: dict[str, ImageRegions] = {}
-        for shard in shards:
-            for row in RegionStore._rows_of(pq.read_table(shard, schema=SCHEMA)):
+        for shard in self._shards():
+            for row in RegionStore._rows_of(_read(shard, schema=SCHEMA)):
                 rows.setdefault(row.path, row)
         missing = [p for p in expected if p not in rows]
         if missing:
             raise RuntimeError(f"region store {self.path.name}: {len(missing)} images have no row, e.g. {missing[0]}")
         ordered = [rows[p] for p in sorted(rows)]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(_table(ordered), self.path)
-        shutil.rmtree(self.parts, ignore_errors=True)
-        return RegionStore(ordered)
+        table = _table(ordered).replace_schema_metadata({f"{META_PREFIX}{k}": str(v) for k, v in (metadata or {}).items()})
+        self.path.parent.mkdir()
+        _write_atomically(table, self.path)
+        self.parts.rmtree()
+        return RegionStore(ordered, metadata)

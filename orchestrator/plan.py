@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from masking.maskers import MaskerConfig
+from masking.storage import Location
 from masking.store import dataset_files, fingerprint, store_file
 from orchestrator.config import SweepConfig, SweepError, train_config
+from orchestrator.rundirs import storage_location
 from selfsup.config import TrainConfig
 from selfsup.data.evalsets import build_eval_set
 from selfsup.data.images import list_images
@@ -45,7 +47,7 @@ class MaskJob:
     dataset: str
     masker: str
     config: MaskerConfig
-    store: Path
+    store: Location
 
     @property
     def label(self) -> str:
@@ -58,7 +60,7 @@ class Trial:
     dataset: str
     masker: str | None
     train: TrainConfig
-    store: Path | None
+    store: Location | None
 
     def params(self) -> dict[str, Any]:
         """The settings that define this trial (what MLflow shows as params)."""
@@ -76,8 +78,8 @@ class Plan:
     eval_sets: tuple[EvalSetRef, ...]
     mask_jobs: tuple[MaskJob, ...]
     trials: tuple[Trial, ...]
-    storage: Path
-    regions_dir: Path
+    storage: Location
+    regions_dir: Location
     missing: tuple[str, ...] = ()
     """Data a dry run found missing (a real run stops at the first)."""
 
@@ -172,8 +174,8 @@ def make_plan(sweep: SweepConfig, base: Path | None = None, dry_run: bool = Fals
     (a dry run lists missing data instead, so a sweep can be planned before its data is there)."""
     base = base or Path.cwd()
     missing: list[str] | None = [] if dry_run else None
-    storage = _abs(sweep.storage, base)
-    regions_dir = _abs(sweep.regions_dir, base) if sweep.regions_dir else storage / "regions"
+    storage = storage_location("storage", sweep.storage, base)
+    regions_dir = storage_location("regions_dir", sweep.regions_dir, base) if sweep.regions_dir else storage / "regions"
     datasets = resolve_datasets(sweep, base, missing)
     eval_sets = resolve_eval_sets(sweep, base, datasets, missing)
     axes = dict(sweep.grid)

@@ -7,12 +7,14 @@ a killed precompute loses at most the rows in flight, and a rerun skips every im
 shard. Unreadable images become rows with an error message: counted and reported, never fatal.
 
 Ray Data hangs when its actors hold every CPU (ray#44687), so the pool always leaves one CPU
-free for the read and decode tasks.
+free for the read and decode tasks. On a cluster Ray Data spreads the actors over the nodes; the store
+records which nodes masked how many images (its ``nodes`` metadata), and the log says so.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +44,11 @@ class MaskerActor:
     """Ray Data actor: builds the masker once, then turns decoded images into regions."""
 
     def __init__(self, masker: dict[str, Any]):
+        import ray
+
         self.config = MaskerConfig(**masker)
         self.masker = self.config.build()
+        self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         paths = [str(p) for p in batch["path"]]
@@ -70,6 +75,7 @@ class MaskerActor:
                 for r in regions
             ],
             "error": errors,
+            "node": [self.node] * len(paths),
         }
 
 
@@ -101,6 +107,7 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
     todo = [p for p in dataset.paths if p not in done]
     if done:
         log(f"regions {job.label}: {len(done)} images done by an interrupted run, {len(todo)} to go")
+    nodes: Counter[str] = Counter()
     if todo:
         resources = ray.cluster_resources()
         size = pool_size(actors, resources.get("CPU", 1), actor_gpus, resources.get("GPU", 0))
@@ -114,12 +121,13 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
             batch_size=batch_size,
             num_cpus=actor_cpus,
             num_gpus=actor_gpus,
-            compute=ray.data.ActorPoolStrategy(size=size),
+            compute=ray.data.ActorPoolStrategy(size=size),  # placed SPREAD over nodes (Ray Data's default)
         )
         buffer: list[ImageRegions] = []
         written, reported = len(done), len(done)
         for record in ds.iter_rows():
             buffer.append(_row(record))
+            nodes[record["node"]] += 1
             if len(buffer) >= 4 * batch_size:  # a shard: at most this many rows are lost by a crash
                 writer.write_shard(buffer)
                 written += len(buffer)
@@ -128,7 +136,9 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
                     log(f"regions {job.label}: {written}/{len(dataset.paths)} images")
                     reported = written
         writer.write_shard(buffer)
-    store = writer.finalize(dataset.paths)
+    store = writer.finalize(dataset.paths, {"nodes": json.dumps(dict(nodes))})
+    if nodes:
+        log(f"regions {job.label}: masked on {len(nodes)} node(s): " + ", ".join(f"{n[:8]} {k} images" for n, k in nodes.most_common()))
     summary = store.summary()
     log(
         f"regions {job.label}: {summary['images']} images, {summary['regions_per_image']:.2f} regions/image, "

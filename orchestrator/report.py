@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from masking.storage import Location, location
 from orchestrator.config import SweepError, load_sweep
-from orchestrator.rundirs import latest_run_dir, read_state
-from orchestrator.tracking import TrackingError, child_runs, log_artifact, metric_history
+from orchestrator.rundirs import latest_run_dir, read_state, storage_location
+from orchestrator.tracking import TrackingError, child_runs, log_files, metric_history
 
 NOT_A_SETTING = ("seed", "workers", "device")
 """Params that do not define a configuration: rows are averaged over these."""
@@ -266,8 +267,8 @@ def results_csv(configs: Sequence[Configuration], sets: Sequence[str]) -> str:
     return out.getvalue()
 
 
-def knn_figure(configs: Sequence[Configuration], sets: Sequence[str], path: Path) -> Path:
-    """KNN top-1 against epochs, one panel per eval set, mean over seeds ± std."""
+def knn_figure(configs: Sequence[Configuration], sets: Sequence[str]) -> bytes:
+    """KNN top-1 against epochs, one panel per eval set, mean over seeds ± std, as PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,9 +290,10 @@ def knn_figure(configs: Sequence[Configuration], sets: Sequence[str], path: Path
     if handles:
         fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8)
         fig.subplots_adjust(bottom=0.12 + 0.05 * math.ceil(len(labels) / 3))
-    fig.savefig(path, dpi=110)
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=110)
     plt.close(fig)
-    return path
+    return out.getvalue()
 
 
 def render(sweep_name: str, results: Sequence[TrialResult], paper_file: Path = PAPER_RESULTS) -> str:
@@ -319,20 +321,23 @@ def render(sweep_name: str, results: Sequence[TrialResult], paper_file: Path = P
     return "".join(parts)
 
 
-def write_report(uri: str, experiment_id: str, parent_id: str, run_dir: Path, sweep_name: str, paper_file: Path = PAPER_RESULTS) -> list[Path]:
-    """Write report.md, results.csv and knn_curves.png under ``run_dir/report`` and log them to the
-    parent run (artifact folder ``report``)."""
+def write_report(
+    uri: str, experiment_id: str, parent_id: str, run_dir: str | Path | Location, sweep_name: str, paper_file: Path = PAPER_RESULTS
+) -> list[Location]:
+    """Write report.md, results.csv and knn_curves.png under ``run_dir/report`` (a local folder or a
+    URI) and log them to the parent run (artifact folder ``report``)."""
     results = collect(uri, experiment_id, parent_id)
-    folder = Path(run_dir) / "report"
-    folder.mkdir(parents=True, exist_ok=True)
     configs, sets = configurations(results), eval_sets(results)
-    md, table, figure = folder / "report.md", folder / "results.csv", folder / "knn_curves.png"
-    md.write_text(render(sweep_name, results, paper_file))
-    table.write_text(results_csv(configs, sets))
-    knn_figure(configs, sets, figure)
-    for path in (md, table, figure):
-        log_artifact(uri, parent_id, path, "report")
-    return [md, table, figure]
+    files = {
+        "report.md": render(sweep_name, results, paper_file).encode(),
+        "results.csv": results_csv(configs, sets).encode(),
+        "knn_curves.png": knn_figure(configs, sets),
+    }
+    folder = location(run_dir) / "report"
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    log_files(uri, parent_id, files, "report")
+    return [folder / name for name in files]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -342,9 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         sweep = load_sweep(args.sweep)
-        run_dir = Path(args.run_dir) if args.run_dir else latest_run_dir(Path(sweep.storage).resolve(), sweep.name)
+        storage = storage_location("storage", sweep.storage, Path.cwd())
+        run_dir = location(args.run_dir) if args.run_dir else latest_run_dir(storage, sweep.name)
         if run_dir is None or not run_dir.is_dir():
-            raise SweepError(f"{args.sweep}: no run of sweep {sweep.name!r} under {Path(sweep.storage).resolve()}")
+            raise SweepError(f"{args.sweep}: no run of sweep {sweep.name!r} under {storage}")
         state = read_state(run_dir)
         paths = write_report(state["tracking_uri"], state["experiment_id"], state["parent_run_id"], run_dir, sweep.name)
     except (SweepError, TrackingError, OSError) as err:

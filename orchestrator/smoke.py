@@ -4,12 +4,16 @@ Every grid axis, method, masker and eval set keeps its place; only the data and 
 each pretraining set becomes a few synthetic scenes (with instance masks, so ``ground_truth``
 still works), each eval set the scenes' single-object set, HQ-SAM runs vit_tiny with random
 weights on a 2 x 2 point grid on the CPU, and training runs one epoch of a tiny backbone.
+Runs go to ``<storage>/smoke``; the scenes to ``<storage>/smoke/data``, or, when the storage is
+not a local folder (``s3://``...), to ``smoke-data/`` in the working directory.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+from masking.storage import location
 from orchestrator.config import DatasetSpec, EvalSetSpec, MaskerSpec, SweepConfig
 
 SMOKE_SCENES = {"scenes": 8, "scene_size": 64, "object_size": [20, 30], "objects_per_scene": [2, 3], "eval_size": 32,
@@ -19,10 +23,9 @@ SMOKE_HQSAM = {"model_type": "vit_tiny", "points_per_side": 2, "pred_iou_thresh"
 
 
 def smoke_sweep(sweep: SweepConfig) -> SweepConfig:
-    storage = f"{sweep.storage.rstrip('/')}/smoke"
-    datasets = {
-        name: DatasetSpec(root=f"{storage}/data/{name}", synthetic=SMOKE_SCENES) for name in sweep.datasets
-    }
+    storage = location(sweep.storage) / "smoke"
+    data = storage.local_path / "data" if storage.local_path else Path("smoke-data").resolve()
+    datasets = {name: DatasetSpec(root=str(data / name), synthetic=SMOKE_SCENES) for name in sweep.datasets}
     first = next(iter(datasets))
     eval_sets = {name: EvalSetSpec(dataset=first) for name in sweep.eval.sets}
     maskers = {
@@ -44,6 +47,6 @@ def smoke_sweep(sweep: SweepConfig) -> SweepConfig:
     tracking = sweep.tracking.model_copy(update={"experiment": f"{sweep.tracking.experiment or sweep.name}-smoke"})
     return sweep.model_copy(update={
         "name": f"{sweep.name}-smoke", "datasets": datasets, "maskers": maskers, "grid": grid, "train": train,
-        "eval": evaluation, "resources": resources, "tracking": tracking, "storage": storage, "regions_dir": None,
+        "eval": evaluation, "resources": resources, "tracking": tracking, "storage": str(storage), "regions_dir": None,
         "seeds": sweep.seeds[:1],
     })

@@ -7,6 +7,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
+from masking.storage import Location, location
 from orchestrator.tracking import TRIAL_TAG, child_runs
 
 SETTINGS = ("method", "sampling", "masker", "c", "temperature", "epochs", "seed")
@@ -46,9 +47,10 @@ def to_csv(rows: Sequence[dict[str, str]]) -> str:
     return out.getvalue()
 
 
-def write_summary(rows: Sequence[dict[str, str]], folder: Path) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    md, csv_file = folder / "summary.md", folder / "summary.csv"
-    md.write_text(markdown(rows))
-    csv_file.write_text(to_csv(rows))
-    return [md, csv_file]
+def write_summary(rows: Sequence[dict[str, str]], folder: str | Path | Location) -> dict[str, bytes]:
+    """Write summary.md and summary.csv into ``folder`` (a local folder or a URI); returns the files
+    (name -> content), e.g. to log them to MLflow."""
+    files = {"summary.md": markdown(rows).encode(), "summary.csv": to_csv(rows).encode()}
+    for name, data in files.items():
+        (location(folder) / name).write_bytes(data)
+    return files

@@ -5,7 +5,11 @@ validate -> plan -> (``--dry-run`` stops here) -> MLflow experiment -> Ray -> re
 
 ``--resume`` continues the newest run of this sweep (``Tuner.restore``: finished trials are not
 rerun, unfinished ones restart from their last checkpoint, with the same MLflow runs).
-``--address`` joins an existing Ray cluster instead of starting a local one.
+``--address`` joins an existing Ray cluster instead of starting a local one: this checkout's
+``orchestrator``, ``masking`` and ``selfsup`` travel to every node with the job (Ray's
+``py_modules``); ``storage`` and ``regions_dir`` must then be shared (a URI, or a folder every node
+mounts), and so must the tracking store: ``tracking.uri`` is required (an MLflow server, or a
+SQLite file on a shared folder, with a warning).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from masking.storage import Location
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.plan import Plan, describe, make_plan
 from orchestrator.rundirs import latest_run_dir, read_state, write_state
@@ -27,10 +32,12 @@ from orchestrator.tracking import (
     child_run,
     default_uri,
     finish_run,
-    log_artifact,
+    log_files,
     open_experiment,
     start_sweep,
 )
+from orchestrator.trial import gpu_memory_share
+
 
 def _git_commit() -> str:
     try:
@@ -45,11 +52,12 @@ def _trial_spec(plan: Plan, trial, uri: str, run_id: str) -> dict[str, Any]:
     return {
         "key": trial.key,
         "images": str(dataset.images),
-        "store": str(trial.store) if trial.store else None,
+        "store": str(trial.store) if trial.store else None,  # a path or URI: parsed again on the worker
         "train": dataclasses.asdict(trial.train),
         "eval": dataclasses.asdict(plan.sweep.eval.settings),
         "eval_sets": [dataclasses.asdict(e) for e in plan.eval_sets],
         "cpus": plan.sweep.resources.cpu,
+        "gpu_memory_share": gpu_memory_share(plan.sweep.resources.gpu),
         "tracking_uri": uri,
         "run_id": run_id,
     }
@@ -61,7 +69,11 @@ def _init_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     if address:
-        ray.init(address=address)
+        import masking
+        import orchestrator
+        import selfsup
+
+        ray.init(address=address, runtime_env={"py_modules": [orchestrator, masking, selfsup]})
     else:
         ray.init(include_dashboard=False, dashboard_host="127.0.0.1")
 
@@ -75,6 +87,22 @@ def _check_resources(plan: Plan, address: str | None) -> None:
             raise SweepError("resources: gpu > 0, but this machine has no CUDA GPU (use gpu: 0, or --address a cluster with GPUs)")
 
 
+def _check_tracking(uri: str | None, address: str | None, log) -> None:
+    """With ``--address`` trials run on other machines: the tracking store must be shared."""
+    if address is None:
+        return
+    if uri is None:
+        raise SweepError(
+            f"tracking.uri: --address runs trials on other machines, which cannot reach the default {default_uri()}; "
+            "give tracking: {uri: http://HOST:5000} (an MLflow server) or a sqlite:/// file on a folder every node mounts"
+        )
+    if uri.startswith("sqlite:"):
+        log(
+            f"warning: tracking.uri {uri} is a SQLite file: every node must see it at that path, and SQLite on a network "
+            "file system can lock or corrupt under concurrent trials; an MLflow server (http://...) is safer on a cluster"
+        )
+
+
 def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None, dry_run: bool = False, smoke: bool = False, log=print) -> int:
     """Run a sweep; returns the number of trials that did not finish (0 is success)."""
     sweep = load_sweep(sweep_file)
@@ -85,6 +113,7 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     if dry_run:
         return 0
     _check_resources(plan, address)
+    _check_tracking(sweep.tracking.uri, address, log)
     uri = sweep.tracking.uri or default_uri()
     experiment_id = open_experiment(uri, sweep.tracking.experiment or sweep.name)
 
@@ -102,29 +131,35 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
         compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log)
 
     trainable = tune.with_resources(run_trial, {"cpu": res.cpu, "gpu": res.gpu})
+    # Tune writes through the storage's pyarrow filesystem (a URI keeps its options, e.g. an S3 endpoint)
+    filesystem = plan.storage.fs if plan.storage.is_uri else None
     if run_dir is not None:
         state = read_state(run_dir)
         if state.get("finished"):
             log(f"sweep run {run_dir.name} already finished; nothing to resume")
         else:
             log(f"resuming {run_dir}")
-            tuner = tune.Tuner.restore(str(run_dir), trainable=trainable, resume_unfinished=True, resume_errored=True)
+            tuner = tune.Tuner.restore(
+                run_dir.path, trainable=trainable, resume_unfinished=True, resume_errored=True, storage_filesystem=filesystem
+            )
     else:
         run_dir = plan.storage / f"{sweep.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_dir.mkdir(parents=True, exist_ok=False)
+        run_dir.mkdir(exist_ok=False)
         parent = start_sweep(uri, experiment_id, run_dir.name, {"git_commit": _git_commit(), "sweep_file": str(sweep_file)})
         specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params())) for t in plan.trials]
         state = {"sweep": sweep.name, "experiment_id": experiment_id, "tracking_uri": uri, "parent_run_id": parent}
         write_state(run_dir, state)
-        (run_dir / "sweep.yaml").write_text(Path(sweep_file).read_text())
-        log_artifact(uri, parent, run_dir / "sweep.yaml")
+        text = Path(sweep_file).read_bytes()
+        (run_dir / "sweep.yaml").write_bytes(text)
+        log_files(uri, parent, {"sweep.yaml": text})
         tuner = tune.Tuner(
             trainable,
             param_space={"trial": tune.grid_search(specs)},
             tune_config=tune.TuneConfig(trial_name_creator=lambda t: t.config["trial"]["key"], trial_dirname_creator=lambda t: t.trial_id),
             run_config=tune.RunConfig(
                 name=run_dir.name,
-                storage_path=str(plan.storage),
+                storage_path=plan.storage.path if filesystem else str(plan.storage),
+                storage_filesystem=filesystem,
                 failure_config=tune.FailureConfig(max_failures=res.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 verbose=1,
@@ -139,14 +174,13 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     return _finish(plan, run_dir, state, failed, log)
 
 
-def _finish(plan: Plan, run_dir: Path, state: dict[str, Any], failed: int, log) -> int:
+def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, log) -> int:
     from orchestrator.report import write_report
     from orchestrator.summary import markdown, summary_rows, write_summary
 
     uri, parent = state["tracking_uri"], state["parent_run_id"]
     rows = summary_rows(uri, state["experiment_id"], parent)
-    for path in write_summary(rows, run_dir):
-        log_artifact(uri, parent, path)
+    log_files(uri, parent, write_summary(rows, run_dir))
     try:
         report = write_report(uri, state["experiment_id"], parent, run_dir, plan.sweep.name)[0]
     except Exception as err:  # noqa: BLE001 - the trials' results are safe in MLflow; say why and go on

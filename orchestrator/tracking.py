@@ -12,6 +12,7 @@ the run already has: a retried or resumed trial never makes a second run, nor a 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -90,6 +91,19 @@ def finish_run(uri: str, run_id: str, status: str = "FINISHED") -> None:
 def log_artifact(uri: str, run_id: str, path: Path, folder: str | None = None) -> None:
     """Attach a file to a run (under the artifact ``folder`` when given)."""
     _retry(lambda: _client(uri).log_artifact(run_id, str(path), folder), f"logging artifact {path.name}")
+
+
+def log_files(uri: str, run_id: str, files: Mapping[str, bytes], folder: str | None = None) -> None:
+    """Attach in-memory files (name -> content) to a run, under the artifact ``folder`` when given
+    (MLflow uploads local files: they pass through a temporary folder)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, data in files.items():
+            (Path(tmp) / name).write_bytes(data)
+            log_artifact(uri, run_id, Path(tmp) / name, folder)
+
+
+def set_tag(uri: str, run_id: str, key: str, value: str) -> None:
+    _retry(lambda: _client(uri).set_tag(run_id, key, value), f"tagging run {run_id}")
 
 
 def metric_history(uri: str, run_id: str, key: str) -> dict[int, float]:

@@ -4,6 +4,11 @@ The trial restores from Tune's last checkpoint when Tune restarts it (a dead wor
 sweep), reports every epoch to Tune with a checkpoint, and logs to its own MLflow child run. An
 epoch already in MLflow is not logged twice, and epochs a restored checkpoint knows but MLflow
 missed are logged from the checkpoint's history, so the curves have every epoch exactly once.
+
+Packing: with ``resources.gpu`` < 1 several trials share one GPU. Ray's fractional GPUs are
+bookkeeping only, so each trial caps its own CUDA allocator at its share of the GPU's memory
+(``gpu_memory_share``); the CUDA context (a few hundred MB per process) comes on top. Each trial
+tags its MLflow run with the Ray node it ran on (``node_id``).
 """
 
 from __future__ import annotations
@@ -15,21 +20,39 @@ from typing import Any
 import torch
 
 from masking.store import RegionStore
-from orchestrator.tracking import TrialTracker
+from orchestrator.tracking import TrackingError, TrialTracker, set_tag
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import build_eval_set
 from selfsup.data.images import list_images
 from selfsup.training import Pretraining
 
 CHECKPOINT = "state.pt"
+NODE_TAG = "node_id"
+
+
+def gpu_memory_share(gpu: float) -> float | None:
+    """The fraction of one GPU's memory a trial asking for ``gpu`` GPUs may use: its share when it
+    packs with others on one GPU (0 < gpu < 1), None (no cap) for whole GPUs or none."""
+    return float(gpu) if 0 < gpu < 1 else None
+
+
+def cap_gpu_memory(share: float | None) -> bool:
+    """Cap this process's CUDA allocator at ``share`` of the GPU's memory; a no-op without CUDA
+    (CPU machines, or fake GPUs of a simulated cluster). True when a cap was set."""
+    if share is None or not torch.cuda.is_available():
+        return False
+    torch.cuda.set_per_process_memory_fraction(share)
+    return True
 
 
 def run_trial(config: dict[str, Any]) -> None:
     """Tune's trainable. ``config["trial"]`` holds plain values made by ``orchestrator.sweep``."""
+    import ray
     from ray import tune
 
     spec = config["trial"]
     torch.set_num_threads(max(1, int(spec["cpus"])))
+    cap_gpu_memory(spec.get("gpu_memory_share"))
     store = RegionStore.load(spec["store"]) if spec["store"] else None
     paths = list_images(spec["images"])
     if store is not None:
@@ -48,6 +71,10 @@ def run_trial(config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as folder:
             trainer.restore(Path(folder) / CHECKPOINT)
     tracker = TrialTracker(spec["tracking_uri"], spec["run_id"])
+    try:
+        set_tag(spec["tracking_uri"], spec["run_id"], NODE_TAG, ray.get_runtime_context().get_node_id())
+    except TrackingError:
+        pass  # where it ran is good to know, not worth failing a trial for
     for metrics in trainer.history:  # epochs the checkpoint has and MLflow may have missed
         tracker.log_epoch(metrics)
 

@@ -1,0 +1,165 @@
+"""Trial packing, side by side in one run: aggregate training images/s of 1, 2, 4 trials on one GPU.
+
+For each N, N identical SimCLR trials (ResNet18 on the synthetic scenes, as in
+``bench/train_step.py``) run at the same time under Ray Tune with ``gpu: 1/N`` each, exactly as a
+sweep packs them: each trial caps its CUDA memory at 1/N (``orchestrator.trial.cap_gpu_memory``)
+and gets 1/N of the CPU budget for its data-loader workers. The N trials wait for one another
+after building their models (a file barrier), so they start training together. A trial's rate is its mean images/s
+over the epochs after the first (workers, cuDNN and allocators warm up in the first); the
+aggregate is the sum over the N trials. ``overlap`` is the share of the timed windows that all N
+trials spent running together: the sum means something only near 1.0. ``peak MiB`` is the largest
+CUDA memory one trial's tensors took (what decides how many fit on a card). The header also gives
+the activations autograd saves for one batch (both views), counted on the CPU under bf16 autocast:
+the bulk of a trial's memory, known without a GPU.
+
+    python bench/packing.py [--device cuda] [--trials 1,2,4] [--batch 256] [--size 128] [--scenes 2048] [--epochs 3] [--cpus 16]
+    python bench/packing.py --device cpu --batch 16 --size 32 --width 8 --scenes 64 --epochs 2   # runs anywhere; numbers meaningless
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from selfsup.data.synthetic import SyntheticConfig, generate  # noqa: E402
+from selfsup.training import resolve_device  # noqa: E402
+
+
+def packed_trial(config: dict) -> None:
+    """One of N trials sharing the GPU: train, then report its rate, timed window and peak memory."""
+    from ray import tune
+
+    from orchestrator.trial import cap_gpu_memory, gpu_memory_share
+    from selfsup.config import EvalConfig, TrainConfig
+    from selfsup.training import Pretraining
+
+    args = config["args"]
+    cap_gpu_memory(gpu_memory_share(config["gpu"]))
+    torch.set_num_threads(config["threads"])
+    cfg = TrainConfig(
+        method="simclr", epochs=args["epochs"], batch_size=args["batch"], image_size=args["size"], backbone_width=args["width"],
+        workers=config["workers"], device=args["device"], seed=config["seed"],
+    )
+    run = Pretraining(cfg, EvalConfig(every=10**6, linear_epochs=0), config["images"], [])
+    barrier = Path(config["barrier"])
+    (barrier / str(config["seed"])).touch()
+    deadline = time.time() + 600
+    while len(list(barrier.iterdir())) < config["trials"]:
+        if time.time() > deadline:
+            raise TimeoutError(f"the other packed trials did not start within 10 minutes ({barrier})")
+        time.sleep(0.05)
+    ends = [time.time()]
+    run.fit(lambda metrics, _: ends.append(time.time()))
+    timed = run.history[1:] or run.history
+    start = ends[1] if len(ends) > 2 else ends[0]
+    peak = torch.cuda.max_memory_allocated() / 2**20 if run.device.type == "cuda" else 0.0
+    rate = sum(m["images_per_s"] for m in timed) / len(timed)
+    tune.report({"rate": rate, "start": start, "end": ends[-1], "peak_mib": peak})
+
+
+def saved_activations_gib(args: argparse.Namespace, probe: int = 8) -> float:
+    """Bytes autograd keeps for the backward pass of one batch (2 views), from ``probe`` images per
+    view on the CPU in bf16 autocast, scaled to the batch size."""
+    from selfsup.backbone import resnet18
+    from selfsup.config import TrainConfig
+    from selfsup.methods import method_spec
+
+    cfg = TrainConfig(method="simclr", backbone_width=args.width).resolved()
+    backbone, dim = resnet18(args.width, cfg.stem)
+    model = method_spec("simclr").build(backbone, dim, cfg)
+    saved: dict[tuple, int] = {}
+
+    def keep(t: torch.Tensor) -> torch.Tensor:
+        saved[(t.data_ptr(), t.dtype, tuple(t.shape))] = t.numel() * t.element_size()
+        return t
+
+    views = [torch.randn(probe, 3, args.size, args.size) for _ in range(2)]
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(views)
+    return sum(saved.values()) / probe * args.batch / 2**30
+
+
+def run_packed(n: int, images: Path, args: argparse.Namespace, cuda: bool, storage: str) -> list[dict]:
+    from ray import tune
+
+    cpus = args.cpus / n
+    trainable = tune.with_resources(packed_trial, {"cpu": cpus, "gpu": 1 / n if cuda else 0})
+    barrier = Path(storage) / f"barrier{n}"
+    barrier.mkdir(parents=True)
+    space = {
+        "seed": tune.grid_search(list(range(n))),
+        "trials": n,
+        "barrier": str(barrier),
+        "args": vars(args),
+        "images": str(images),
+        "gpu": 1 / n if cuda else 0,
+        "workers": args.workers if args.workers is not None else max(0, int(cpus) - 1),
+        "threads": 1 if cuda else max(1, int(cpus)),
+    }
+    tuner = tune.Tuner(trainable, param_space=space, run_config=tune.RunConfig(name=f"pack{n}", storage_path=storage, verbose=0))
+    results = tuner.fit()
+    if results.errors:
+        raise RuntimeError(f"{n} packed trials: {results.errors[0]}")
+    return [r.metrics for r in results]
+
+
+def overlap(metrics: list[dict]) -> float:
+    """Time all trials ran together / time from the first timed start to the last end."""
+    together = min(m["end"] for m in metrics) - max(m["start"] for m in metrics)
+    span = max(m["end"] for m in metrics) - min(m["start"] for m in metrics)
+    return max(0.0, together) / span if span > 0 else 1.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--trials", default="1,2,4", help="trial counts to compare, comma-separated")
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--width", type=int, default=64, help="ResNet18 width (64 is the real one)")
+    parser.add_argument("--scenes", type=int, default=2048)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--cpus", type=int, default=os.cpu_count(), help="CPU budget shared by the trials of one run")
+    parser.add_argument("--workers", type=int, default=None, help="data-loader workers per trial (default: its CPU share - 1)")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.trials.split(",")]
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    args.device = device.type
+
+    import ray
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = generate(Path(tmp) / "data", SyntheticConfig(scenes=args.scenes, scene_size=256, object_size=(64, 112), eval_train_per_class=1, eval_val_per_class=1))
+        pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        # every trial of the largest N runs at once: CPUs may be oversubscribed, the GPU is one
+        ray.init(num_cpus=max(args.cpus, max(counts)), num_gpus=1 if cuda else 0, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+        try:
+            results = {n: run_packed(n, paths.images, args, cuda, f"{tmp}/ray_results") for n in counts}
+        finally:
+            ray.shutdown()
+    name = torch.cuda.get_device_name() if cuda else "cpu"
+    print(f"Packing on {name}: ResNet18 width {args.width}, {args.size} px views, batch {args.batch}, {args.scenes} scenes, "
+          f"{args.epochs} epochs (first untimed), CPU budget {args.cpus}")
+    print(f"activations saved for backward per batch (2 views, bf16, counted on the CPU): {saved_activations_gib(args):.2f} GiB")
+    print(f"{'trials':>6} {'gpu/trial':>9} {'per trial (images/s)':>24} {'aggregate':>10} {'vs 1 trial':>10} {'overlap':>8} {'peak MiB':>9}")
+    base = sum(m["rate"] for m in results[counts[0]])
+    for n, metrics in results.items():
+        rates = sorted(m["rate"] for m in metrics)
+        total = sum(rates)
+        print(f"{n:>6} {(1 / n if cuda else 0):>9.2f} {' '.join(f'{r:.0f}' for r in rates):>24} {total:>10.1f} "
+              f"{total / base:>9.2f}x {overlap(metrics):>8.2f} {max(m['peak_mib'] for m in metrics):>9.0f}")
+
+
+if __name__ == "__main__":
+    main()

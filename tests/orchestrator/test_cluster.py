@@ -1,0 +1,99 @@
+"""Cluster mode: ``--address`` checks, and a real sweep on a simulated 3-node cluster (fake GPUs)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from masking.store import RegionStore
+from orchestrator.sweep import main
+from tests.orchestrator.test_sweep import SWEEP
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cluster_sweep(root: Path) -> Path:
+    """4 trials (2 methods x 2 seeds) at half a GPU each, 2 masker actors at half a GPU each,
+    storage as a file:// URI, tracking on a SQLite file."""
+    text = SWEEP.format(root=root, epochs=2)
+    text = text.replace("resources: {cpu: 1, max_failures: 1}", "resources: {cpu: 1, gpu: 0.5, mask_actors: 2, mask_gpu: 0.5, mask_batch_size: 4, max_failures: 0}")
+    text = text.replace(f"storage: {root}/runs", f"storage: file://{root}/shared/runs\nseeds: [0, 1]")
+    text = text.replace("linear_epochs: 2", "linear_epochs: 1")
+    path = root / "cluster.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_address_needs_a_tracking_uri_every_node_reaches(tmp_path, capsys):
+    sweep = cluster_sweep(tmp_path)
+    local = tmp_path / "local.yaml"
+    local.write_text("\n".join(line for line in sweep.read_text().splitlines() if not line.startswith("tracking:")))
+    assert main([str(local), "--address", "127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: tracking.uri: --address runs trials on other machines") and "\n" not in err
+    assert not (tmp_path / "shared").exists()  # stopped before Ray and before any run folder
+
+
+def test_unreachable_storage_stops_before_ray_in_one_line(tmp_path, capsys):
+    sweep = cluster_sweep(tmp_path)
+    s3 = "s3://bucket/runs?region=eu-west-1&endpoint_override=127.0.0.1:9&scheme=http"  # nothing listens on port 9
+    sweep.write_text(sweep.read_text().replace(f"storage: file://{tmp_path}/shared/runs", f'storage: "{s3}"'))
+    assert main([str(sweep), "--address", "127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: storage: {s3} is unreachable: ") and "\n" not in err
+
+
+@pytest.mark.slow
+def test_sweep_on_a_simulated_cluster_spreads_trials_and_masker_actors(tmp_path):
+    """Head without GPU + 2 workers x (2 CPUs, 1 fake GPU): 4 trials at gpu 0.5 pack 2 per GPU on
+    both workers, the 2 masker actors sit on different nodes, every trial lands in MLflow, and
+    --resume finds the run on file:// storage and restores it with Tune."""
+    sweep = cluster_sweep(tmp_path)
+    out = tmp_path / "cluster.json"
+    ray_tmp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Unix socket paths live under it
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    cmd = [sys.executable, str(ROOT / "tests" / "orchestrator" / "simulated_cluster.py"), str(sweep), str(out)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the child and the Ray processes it started
+        log, _ = proc.communicate()
+        pytest.fail("simulated cluster sweep timed out:\n" + log[-5000:])
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 0 and out.is_file(), log[-5000:]
+    nodes = json.loads(out.read_text())
+    assert nodes["rc"] == 0 and nodes["resume_rc"] == 0, log[-5000:]
+    workers = set(nodes["workers"])
+    assert "tracking.uri sqlite:" in log and "warning:" in log  # a SQLite file with --address: warned
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(runs) == 5 and len(children) == 4  # --resume made no second run of anything
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "knn_top1/shapes")] == [1, 2]
+    trial_nodes = [r.data.tags["node_id"] for r in children]
+    assert set(trial_nodes) == workers, "trials should fill both GPU nodes (head has no GPU)"
+    assert all(trial_nodes.count(n) == 2 for n in workers)  # two trials per fake GPU
+
+    store_file = next((tmp_path / "shared" / "runs" / "regions").glob("scenes--gt--*.parquet"))
+    assert sorted(nodes["masker_actor_nodes"]) == sorted(workers)  # one masker actor per GPU node
+    masked = json.loads(RegionStore.load(f"file://{store_file}").metadata["nodes"])
+    assert set(masked) <= workers and sum(masked.values()) == 24  # which node masked how many images
+    run_dir = Path(nodes["run_dir"].removeprefix("file://"))
+    assert nodes["run_dir"].startswith(f"file://{tmp_path}/shared/runs/tiny-")
+    assert {"s3same_sweep.json", "sweep.yaml", "summary.md", "summary.csv"} <= {p.name for p in run_dir.iterdir()}
+    assert (run_dir / "report" / "report.md").is_file()
+    assert len(list(run_dir.glob("*/checkpoint_000001"))) == 4  # Tune checkpoints through the URI storage
+    assert "resuming file://" in log
