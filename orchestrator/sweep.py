@@ -25,6 +25,8 @@ from orchestrator.smoke import smoke_sweep
 from orchestrator.tracking import (
     TrackingError,
     child_run,
+    child_runs,
+    close_trial_run,
     default_uri,
     finish_run,
     log_artifact,
@@ -148,15 +150,30 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
 
 
 def _finish(plan: Plan, run_dir: Path, state: dict[str, Any], failed: int, log) -> int:
+    """Log what MLflow missed from the checkpoints, close the runs, write the summary. The sweep's
+    state is saved first: if MLflow is unreachable now, ``--resume`` does this part again."""
     from orchestrator.summary import markdown, summary_rows, write_summary
+    from orchestrator.trial import checkpointed_histories
 
-    uri, parent = state["tracking_uri"], state["parent_run_id"]
-    rows = summary_rows(uri, state["experiment_id"], parent)
-    for path in write_summary(rows, run_dir):
-        log_artifact(uri, parent, path)
-    finish_run(uri, parent, "FINISHED" if failed == 0 else "FAILED")
     state["finished"] = failed == 0
     (run_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
+    uri, parent = state["tracking_uri"], state["parent_run_id"]
+    try:
+        histories = checkpointed_histories(run_dir)
+        for run in child_runs(uri, state["experiment_id"], parent):
+            history = histories.get(run.info.run_id)
+            complete = history is not None and len(history["history"]) >= history["epochs"]
+            close_trial_run(uri, run, history["history"] if history else [], "FINISHED" if complete else "FAILED")
+        rows = summary_rows(uri, state["experiment_id"], parent)
+        for path in write_summary(rows, run_dir):
+            log_artifact(uri, parent, path)
+        finish_run(uri, parent, "FINISHED" if failed == 0 else "FAILED")
+    except TrackingError as err:
+        raise TrackingError(
+            f"MLflow tracking at {uri} is unreachable at the end of the sweep: the trials are over and every "
+            f"epoch they trained is kept in their checkpoints under {run_dir}; run the sweep again with --resume "
+            f"once MLflow answers, to log them ({err})"
+        ) from None
     log("\n" + markdown(rows))
     log(f"summary: {run_dir / 'summary.md'} and summary.csv (also artifacts of MLflow run {parent})")
     if uri.startswith("sqlite:"):

@@ -4,10 +4,15 @@ The trial restores from Tune's last checkpoint when Tune restarts it (a dead wor
 sweep), reports every epoch to Tune with a checkpoint, and logs to its own MLflow child run. An
 epoch already in MLflow is not logged twice, and epochs a restored checkpoint knows but MLflow
 missed are logged from the checkpoint's history, so the curves have every epoch exactly once.
+
+Each checkpoint also holds ``history.json`` (the run id, the planned epochs, every epoch's
+metrics so far): while the tracking server is unreachable the trial trains on, and the driver
+logs from these files whatever MLflow is still missing at the end of the sweep.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +27,7 @@ from selfsup.data.images import list_images
 from selfsup.training import Pretraining
 
 CHECKPOINT = "state.pt"
+HISTORY = "history.json"
 
 
 def run_trial(config: dict[str, Any]) -> None:
@@ -48,13 +54,14 @@ def run_trial(config: dict[str, Any]) -> None:
         with checkpoint.as_directory() as folder:
             trainer.restore(Path(folder) / CHECKPOINT)
     tracker = TrialTracker(spec["tracking_uri"], spec["run_id"])
-    for metrics in trainer.history:  # epochs the checkpoint has and MLflow may have missed
-        tracker.log_epoch(metrics)
+    tracker.log_history(trainer.history)  # epochs the checkpoint has and MLflow may have missed
 
     def on_epoch(metrics: dict[str, float], run: Pretraining) -> None:
         tracker.log_epoch(metrics)
         with tempfile.TemporaryDirectory() as folder:
             run.save(Path(folder) / CHECKPOINT)
+            history = {"run_id": spec["run_id"], "epochs": run.cfg.epochs, "history": run.history}
+            (Path(folder) / HISTORY).write_text(json.dumps(history))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     try:
@@ -63,3 +70,18 @@ def run_trial(config: dict[str, Any]) -> None:
         tracker.finish("FAILED")
         raise
     tracker.finish("FINISHED")
+
+
+def checkpointed_histories(run_dir: Path) -> dict[str, dict[str, Any]]:
+    """Run id -> ``history.json`` of the newest readable checkpoint of each trial under ``run_dir``
+    (a checkpoint half-copied by a killed driver is passed over for the one before)."""
+    out: dict[str, dict[str, Any]] = {}
+    for trial_dir in sorted(p for p in Path(run_dir).iterdir() if p.is_dir()):
+        for file in sorted(trial_dir.glob(f"checkpoint_*/{HISTORY}"), reverse=True):
+            try:
+                data = json.loads(file.read_text())
+            except (OSError, ValueError):
+                continue
+            out[data["run_id"]] = data
+            break
+    return out
