@@ -148,6 +148,9 @@ class StoreWriter:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.parts = self.path.with_name(self.path.name + ".parts")
+        self.duplicates = 0
+        """Rows ``finalize`` dropped because an earlier shard had the same path (0 unless an
+        image was computed twice)."""
 
     def done(self) -> set[str]:
         """Relative paths already written by this or an interrupted earlier run."""
@@ -169,8 +172,10 @@ class StoreWriter:
         """Merge the shards (one row per path) into the store file; every expected path must be there."""
         shards = sorted(self.parts.glob("*.parquet")) if self.parts.is_dir() else []
         rows: dict[str, ImageRegions] = {}
+        self.duplicates = 0
         for shard in shards:
             for row in RegionStore._rows_of(pq.read_table(shard, schema=SCHEMA)):
+                self.duplicates += row.path in rows
                 rows.setdefault(row.path, row)
         missing = [p for p in expected if p not in rows]
         if missing:

@@ -101,6 +101,7 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
     todo = [p for p in dataset.paths if p not in done]
     if done:
         log(f"regions {job.label}: {len(done)} images done by an interrupted run, {len(todo)} to go")
+    written, reported = len(done), len(done)
     if todo:
         resources = ray.cluster_resources()
         size = pool_size(actors, resources.get("CPU", 1), actor_gpus, resources.get("GPU", 0))
@@ -117,7 +118,6 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
             compute=ray.data.ActorPoolStrategy(size=size),
         )
         buffer: list[ImageRegions] = []
-        written, reported = len(done), len(done)
         for record in ds.iter_rows():
             buffer.append(_row(record))
             if len(buffer) >= 4 * batch_size:  # a shard: at most this many rows are lost by a crash
@@ -128,11 +128,14 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
                     log(f"regions {job.label}: {written}/{len(dataset.paths)} images")
                     reported = written
         writer.write_shard(buffer)
+        written += len(buffer)
     store = writer.finalize(dataset.paths)
     summary = store.summary()
     log(
         f"regions {job.label}: {summary['images']} images, {summary['regions_per_image']:.2f} regions/image, "
         f"{summary['images_without_region']} without a region, {summary['unreadable']} unreadable -> {job.store}"
+        f" ({written - len(done)} computed now, {len(done)} kept from an interrupted run, "
+        f"{writer.duplicates} duplicate rows dropped)"
     )
     return store
 
