@@ -21,6 +21,7 @@ import numpy as np
 from masking.maskers import MaskerConfig, regions_of_batch
 from masking.regions import Regions
 from masking.store import ImageRegions, RegionStore, StoreWriter
+from orchestrator.images import describe
 from orchestrator.plan import Dataset, MaskJob
 from selfsup.data.images import load_rgb
 
@@ -34,7 +35,7 @@ def decode_images(batch: dict[str, np.ndarray], root: str) -> dict[str, Any]:
             errors.append("")
         except Exception as err:  # noqa: BLE001 - any broken file is reported, not fatal
             images.append(np.zeros((1, 1, 3), np.uint8))
-            errors.append(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:500])
+            errors.append(describe(err))
     return {"path": list(batch["path"]), "image": images, "error": errors}
 
 

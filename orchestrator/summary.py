@@ -1,15 +1,20 @@
-"""Stage 4: the results table of a sweep, read back from MLflow (trial x eval set, KNN and linear)."""
+"""Stage 4: the results table of a sweep, read back from MLflow (trial x eval set, KNN and linear),
+and the pretraining images the sweep had to skip."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from orchestrator.tracking import TRIAL_TAG, child_runs
 
 SETTINGS = ("method", "sampling", "masker", "c", "temperature", "epochs", "seed")
+SKIPPED = "skipped_images"
+"""Parent-run metric and tag: how many pretraining images could not be read (the tag names a few)."""
+Skipped = Mapping[str, Mapping[str, str]]
+"""Dataset -> {relative path: reason} of its unreadable images."""
 
 
 def summary_rows(uri: str, experiment_id: str, parent_id: str) -> list[dict[str, str]]:
@@ -46,9 +51,29 @@ def to_csv(rows: Sequence[dict[str, str]]) -> str:
     return out.getvalue()
 
 
-def write_summary(rows: Sequence[dict[str, str]], folder: Path) -> list[Path]:
+def skipped_examples(skipped: Skipped, limit: int = 5) -> list[str]:
+    """The first ``limit`` skipped images as ``dataset/path (reason)``."""
+    found = [f"{name}/{path} ({reason})" for name, bad in skipped.items() for path, reason in bad.items()]
+    return found[:limit]
+
+
+def skipped_markdown(skipped: Skipped, limit: int = 5) -> str:
+    """A line per dataset with unreadable images: how many, and the first few; '' when none."""
+    total = sum(len(bad) for bad in skipped.values())
+    if not total:
+        return ""
+    lines = [f"{SKIPPED}: {total} unreadable pretraining images were left out"]
+    for name, bad in skipped.items():
+        if bad:
+            more = f", and {len(bad) - limit} more" if len(bad) > limit else ""
+            lines.append(f"- {name}: {len(bad)}: " + ", ".join(f"{p} ({r})" for p, r in list(bad.items())[:limit]) + more)
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(rows: Sequence[dict[str, str]], folder: Path, skipped: Skipped | None = None) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     md, csv_file = folder / "summary.md", folder / "summary.csv"
-    md.write_text(markdown(rows))
+    extra = skipped_markdown(skipped or {})
+    md.write_text(markdown(rows) + ("\n" + extra if extra else ""))
     csv_file.write_text(to_csv(rows))
     return [md, csv_file]

@@ -22,6 +22,15 @@ from typing import Any
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.plan import Plan, describe, make_plan
 from orchestrator.smoke import smoke_sweep
+from orchestrator.summary import (
+    SKIPPED,
+    Skipped,
+    markdown,
+    skipped_examples,
+    skipped_markdown,
+    summary_rows,
+    write_summary,
+)
 from orchestrator.tracking import (
     TrackingError,
     child_run,
@@ -50,11 +59,12 @@ def _latest_run_dir(plan: Plan) -> Path | None:
     return runs[-1] if runs else None
 
 
-def _trial_spec(plan: Plan, trial, uri: str, run_id: str) -> dict[str, Any]:
+def _trial_spec(plan: Plan, trial, uri: str, run_id: str, skipped: Skipped) -> dict[str, Any]:
     dataset = plan.datasets[trial.dataset]
     return {
         "key": trial.key,
         "images": str(dataset.images),
+        "skip": sorted(skipped.get(trial.dataset, {})),
         "store": str(trial.store) if trial.store else None,
         "train": dataclasses.asdict(trial.train),
         "eval": dataclasses.asdict(plan.sweep.eval.settings),
@@ -100,6 +110,7 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
 
     from ray import tune
 
+    from orchestrator.images import unreadable_images
     from orchestrator.regions import compute_store
     from orchestrator.trial import run_trial
 
@@ -107,6 +118,9 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     if resume and run_dir is None:
         raise SweepError(f"--resume: no earlier run of sweep {sweep.name!r} under {plan.storage}")
     _init_ray(address)
+    skipped = {name: unreadable_images(dataset, plan.regions_dir) for name, dataset in plan.datasets.items()}
+    if any(skipped.values()):
+        log(skipped_markdown(skipped).rstrip())
     res = sweep.resources
     for job in plan.mask_jobs:
         compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log)
@@ -122,8 +136,10 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     else:
         run_dir = plan.storage / f"{sweep.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         run_dir.mkdir(parents=True, exist_ok=False)
-        parent = start_sweep(uri, experiment_id, run_dir.name, {"git_commit": _git_commit(), "sweep_file": str(sweep_file)})
-        specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params())) for t in plan.trials]
+        tags = {"git_commit": _git_commit(), "sweep_file": str(sweep_file), SKIPPED: "; ".join(skipped_examples(skipped))[:5000] or "none"}
+        total_skipped = sum(len(bad) for bad in skipped.values())
+        parent = start_sweep(uri, experiment_id, run_dir.name, tags, {SKIPPED: total_skipped})
+        specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params()), skipped) for t in plan.trials]
         state = {"sweep": sweep.name, "experiment_id": experiment_id, "tracking_uri": uri, "parent_run_id": parent}
         (run_dir / STATE_FILE).write_text(json.dumps(state, indent=1))
         (run_dir / "sweep.yaml").write_text(Path(sweep_file).read_text())
@@ -146,13 +162,12 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
         failed = len(results.errors)
         for error in results.errors:
             log(f"trial failed: {str(error).splitlines()[-1] if str(error) else type(error).__name__}")
-    return _finish(plan, run_dir, state, failed, log)
+    return _finish(run_dir, state, failed, skipped, log)
 
 
-def _finish(plan: Plan, run_dir: Path, state: dict[str, Any], failed: int, log) -> int:
+def _finish(run_dir: Path, state: dict[str, Any], failed: int, skipped: Skipped, log) -> int:
     """Log what MLflow missed from the checkpoints, close the runs, write the summary. The sweep's
     state is saved first: if MLflow is unreachable now, ``--resume`` does this part again."""
-    from orchestrator.summary import markdown, summary_rows, write_summary
     from orchestrator.trial import checkpointed_histories
 
     state["finished"] = failed == 0
@@ -165,7 +180,7 @@ def _finish(plan: Plan, run_dir: Path, state: dict[str, Any], failed: int, log) 
             complete = history is not None and len(history["history"]) >= history["epochs"]
             close_trial_run(uri, run, history["history"] if history else [], "FINISHED" if complete else "FAILED")
         rows = summary_rows(uri, state["experiment_id"], parent)
-        for path in write_summary(rows, run_dir):
+        for path in write_summary(rows, run_dir, skipped):
             log_artifact(uri, parent, path)
         finish_run(uri, parent, "FINISHED" if failed == 0 else "FAILED")
     except TrackingError as err:
@@ -174,7 +189,7 @@ def _finish(plan: Plan, run_dir: Path, state: dict[str, Any], failed: int, log) 
             f"epoch they trained is kept in their checkpoints under {run_dir}; run the sweep again with --resume "
             f"once MLflow answers, to log them ({err})"
         ) from None
-    log("\n" + markdown(rows))
+    log("\n" + markdown(rows) + ("\n" + skipped_markdown(skipped) if any(skipped.values()) else ""))
     log(f"summary: {run_dir / 'summary.md'} and summary.csv (also artifacts of MLflow run {parent})")
     if uri.startswith("sqlite:"):
         log(f"MLflow UI: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")

@@ -71,8 +71,15 @@ def open_experiment(uri: str, name: str) -> str:
     return client.create_experiment(name)
 
 
-def start_sweep(uri: str, experiment_id: str, sweep_name: str, tags: Mapping[str, str]) -> str:
-    run = _client(uri).create_run(experiment_id, run_name=sweep_name, tags={SWEEP_TAG: sweep_name, **tags})
+def start_sweep(uri: str, experiment_id: str, sweep_name: str, tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str:
+    """The parent run of a sweep, with its tags and (step 0) metrics."""
+    client = _client(uri)
+    run = client.create_run(experiment_id, run_name=sweep_name, tags={SWEEP_TAG: sweep_name, **tags})
+    if metrics:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        client.log_batch(run.info.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
     return run.info.run_id
 
 

@@ -37,7 +37,8 @@ def run_trial(config: dict[str, Any]) -> None:
     spec = config["trial"]
     torch.set_num_threads(max(1, int(spec["cpus"])))
     store = RegionStore.load(spec["store"]) if spec["store"] else None
-    paths = list_images(spec["images"])
+    skip = set(spec.get("skip", ()))  # unreadable images, found by orchestrator.images
+    paths = [p for p in list_images(spec["images"]) if p not in skip]
     if store is not None:
         paths = [p for p in paths if p not in store.errors]
     eval_sets = [build_eval_set(e["kind"], e["root"], e["name"], e["download"]) for e in spec["eval_sets"]]

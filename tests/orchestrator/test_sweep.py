@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from orchestrator.sweep import STATE_FILE, main, run_sweep
+from tests.conftest import UNREADABLE, write_odd_images
 
 SWEEP = """\
 name: tiny
@@ -153,3 +155,46 @@ def test_unreachable_tracking_server_stops_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: MLflow tracking at http://127.0.0.1:9 is unreachable")
     assert not (tmp_path / "runs").exists()  # nothing started: no regions, no trials
+
+
+BAD_FOLDER_SWEEP = """\
+name: odd
+datasets:
+  photos: {{root: {photos}}}
+maskers:
+  fz: {{name: felzenszwalb, min_area: 20}}
+grid:
+  method: [simclr, samclr]
+  masker: [fz]
+train: {{batch_size: 8, image_size: 32, backbone_width: 8, stem: cifar, workers: 0, epochs: 1}}
+eval: {{every: 1, knn_k: 10, linear_epochs: 1, sets: {{shapes: {{root: {eval}}}}}}}
+resources: {{cpu: 1}}
+tracking: {{uri: "sqlite:///{root}/mlflow.db", experiment: odd}}
+storage: {root}/runs
+"""
+
+
+@pytest.mark.slow
+def test_unreadable_images_are_counted_and_named_never_fatal(ray_session, synthetic, tmp_path):
+    """A photo folder with odd and broken files: the sweep trains on every readable one and its
+    summary and MLflow parent run count and name the unreadable ones."""
+    photos = tmp_path / "photos"
+    shutil.copytree(synthetic.images, photos)
+    write_odd_images(photos / "odd")
+    sweep = tmp_path / "odd.yaml"
+    sweep.write_text(BAD_FOLDER_SWEEP.format(photos=photos, eval=synthetic.eval, root=tmp_path))
+    lines = []
+    assert run_sweep(str(sweep), log=lines.append) == 0
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("odd").experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
+    assert parent.data.metrics["skipped_images"] == len(UNREADABLE)
+    for name in UNREADABLE:
+        assert f"photos/odd/{name} (" in parent.data.tags["skipped_images"]
+    summary = next((tmp_path / "runs").glob("odd-*/summary.md")).read_text()
+    assert f"skipped_images: {len(UNREADABLE)} unreadable pretraining images were left out" in summary
+    assert all(f"odd/{name} (" in summary for name in UNREADABLE)
+    assert f"skipped_images: {len(UNREADABLE)}" in "\n".join(lines)
+    assert len(list((tmp_path / "runs" / "regions").glob("photos--unreadable--*.json"))) == 1
