@@ -165,3 +165,26 @@ def test_failed_checkpoint_write_keeps_the_previous_checkpoint(synthetic, boxes,
     assert "ERROR could not write checkpoint" in done.stdout and "the previous checkpoint is intact" in done.stdout
     assert "RESTORED 0" in done.stdout
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+class _RunsCode:
+    """What a malicious checkpoint could carry: unpickling it would create a file."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_checkpoints_load_weights_only(synthetic, boxes, tmp_path):
+    """restore() uses torch.load(weights_only=True): a checkpoint that would run code is refused."""
+    import pickle
+
+    trainer = run(synthetic, boxes, epochs=1)
+    state = trainer.state_dict()
+    state["history"] = [_RunsCode(str(tmp_path / "pwned"))]
+    torch.save(state, tmp_path / "evil.pt")
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        trainer.restore(tmp_path / "evil.pt")
+    assert not (tmp_path / "pwned").exists()
