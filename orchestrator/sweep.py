@@ -75,15 +75,21 @@ def _trial_spec(plan: Plan, trial, uri: str, run_id: str, skipped: Skipped) -> d
     }
 
 
-def _init_ray(address: str | None) -> None:
+def ray_init_kwargs(address: str | None) -> dict[str, Any]:
+    """How the sweep starts Ray: joining a cluster as it is, or a local instance without the
+    dashboard (were it turned on, it would listen on 127.0.0.1 only, never on every interface)."""
+    if address:
+        return {"address": address}
+    return {"include_dashboard": False, "dashboard_host": "127.0.0.1"}
+
+
+def _init_ray(address: str | None) -> Any:
+    """Start (or join) Ray unless it runs already; the RayContext, or None when it was running."""
     import ray
 
     if ray.is_initialized():
-        return
-    if address:
-        ray.init(address=address)
-    else:
-        ray.init(include_dashboard=False, dashboard_host="127.0.0.1")
+        return None
+    return ray.init(**ray_init_kwargs(address))
 
 
 def _check_resources(plan: Plan, address: str | None) -> None:

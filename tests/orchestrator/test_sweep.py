@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from orchestrator.sweep import STATE_FILE, main, run_sweep
+from orchestrator.sweep import STATE_FILE, main, ray_init_kwargs, run_sweep
 from tests.conftest import UNREADABLE, write_odd_images
 
 SWEEP = """\
@@ -78,6 +79,7 @@ def test_sweep_runs_on_ray_and_lands_in_mlflow(ray_session, tmp_path):
     assert {"summary.md", "summary.csv", "sweep.yaml"} <= artifacts
     table = "\n".join(lines)
     assert "| simclr |" in table and "knn_top1/shapes" in table and "/#/experiments/" in table
+    assert "--host 127.0.0.1" in table  # the printed MLflow UI command serves loopback only
     # the region store is reused by the next sweep, and --resume of a finished sweep reruns nothing
     assert run_sweep(str(sweep), resume=True, log=lines.append) == 0
     assert any("reusing" in line for line in lines) and any("already finished" in line for line in lines)
@@ -198,3 +200,25 @@ def test_unreadable_images_are_counted_and_named_never_fatal(ray_session, synthe
     assert all(f"odd/{name} (" in summary for name in UNREADABLE)
     assert f"skipped_images: {len(UNREADABLE)}" in "\n".join(lines)
     assert len(list((tmp_path / "runs" / "regions").glob("photos--unreadable--*.json"))) == 1
+
+
+def test_nothing_listens_beyond_loopback_by_our_choice():
+    """The local Ray has no dashboard (and would bind it to 127.0.0.1); every MLflow UI command the
+    sweep prints or the README gives binds to 127.0.0.1."""
+    local = ray_init_kwargs(None)
+    assert local["include_dashboard"] is False and local["dashboard_host"] == "127.0.0.1"
+    assert ray_init_kwargs("10.0.0.1:6379") == {"address": "10.0.0.1:6379"}  # a cluster keeps its own settings
+    repo = Path(__file__).resolve().parents[2]
+    sources = [repo / "README.md", *sorted((repo / "orchestrator").glob("*.py"))]
+    commands = [line for f in sources for line in f.read_text().splitlines() if re.search(r"mlflow (ui|server)\b", line)]
+    assert commands and all("--host 127.0.0.1" in line for line in commands), commands
+
+
+@pytest.mark.slow
+def test_local_ray_starts_without_a_dashboard(tmp_path):
+    """A real local Ray started the way the sweep starts it: no dashboard URL."""
+    script = "from orchestrator.sweep import _init_ray; context = _init_ray(None); print('DASHBOARD', repr(context.dashboard_url))"
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert "DASHBOARD ''" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
