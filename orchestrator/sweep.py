@@ -183,7 +183,7 @@ def _finish(run_dir: Path, state: dict[str, Any], failed: int, skipped: Skipped,
         histories = checkpointed_histories(run_dir)
         for run in child_runs(uri, state["experiment_id"], parent):
             history = histories.get(run.info.run_id)
-            complete = history is not None and len(history["history"]) >= history["epochs"]
+            complete = history is not None and bool(history["history"]) and history["history"][-1]["epoch"] >= history["epochs"]
             close_trial_run(uri, run, history["history"] if history else [], "FINISHED" if complete else "FAILED")
         rows = summary_rows(uri, state["experiment_id"], parent)
         for path in write_summary(rows, run_dir, skipped):

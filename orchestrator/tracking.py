@@ -143,7 +143,7 @@ class TrialTracker:
         """Send the pending epochs in order; True when the run has them all."""
         try:
             if self.logged_epochs is None:
-                history = _retry(lambda: self.client.get_metric_history(self.run_id, "train/loss"), "reading the run's history", 2)
+                history = _retry(lambda: self.client.get_metric_history(self.run_id, "epoch"), "reading the run's history", 2)
                 self.logged_epochs = {m.step for m in history}
                 if self.mark_running:
                     _retry(lambda: self.client.update_run(self.run_id, status="RUNNING"), "marking the run as running", 2)
@@ -172,7 +172,7 @@ class TrialTracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, epoch) for k, v in metrics.items() if k != "epoch"]
+        batch = [Metric(k, float(v), now, epoch) for k, v in metrics.items()]  # "epoch" marks the step as logged
         _retry(lambda: self.client.log_batch(self.run_id, metrics=batch), f"logging epoch {epoch}", 2)
 
     def finish(self, status: str = "FINISHED") -> bool:
