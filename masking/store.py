@@ -164,6 +164,9 @@ class StoreWriter:
     def __init__(self, path: str | Path | Location):
         self.path = location(path)
         self.parts = self.path.parent / (self.path.name + ".parts")
+        self.duplicates = 0
+        """Rows ``finalize`` dropped because an earlier shard had the same path (0 unless an
+        image was computed twice)."""
 
     def _shards(self) -> list[Location]:
         return self.parts.glob("shard-*.parquet")  # sorted by name; half-written shards are hidden .tmp files
@@ -186,8 +189,10 @@ class StoreWriter:
         """Merge the shards (one row per path) into the store file, with ``metadata`` (strings);
         every expected path must be there."""
         rows: dict[str, ImageRegions] = {}
+        self.duplicates = 0
         for shard in self._shards():
             for row in RegionStore._rows_of(_read(shard, schema=SCHEMA)):
+                self.duplicates += row.path in rows
                 rows.setdefault(row.path, row)
         missing = [p for p in expected if p not in rows]
         if missing:

@@ -3,11 +3,19 @@
 Every check that can fail runs here, before Ray starts: wrong keys and types, unknown methods and
 maskers, c < 1, missing dataset folders, eval sets without ``train/`` and ``val/``. A failure is one
 line: ``experiments/x.yaml:12:5: grid.c: c must be >= 1 (got 0.5)``.
+
+Names (the sweep's, and those of its datasets, maskers and eval sets) become parts of file,
+folder and metric names, so they are plain words: no ``/``, ``\\`` or ``..`` can make a path
+escape its folder. Paths (data roots, ``storage``, ``regions_dir``, checkpoints) may be absolute
+or relative to the working directory: they are the user's own choice of place. The file is read
+with YAML's safe loader (no tags that build Python objects).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +34,40 @@ GRID_KEYS = ("dataset", "masker", *TRAIN_KEYS)
 
 class SweepError(ValueError):
     """A sweep file that cannot run; the message is one line naming the place."""
+
+
+class FieldError(ValueError):
+    """A validation error inside a field, with the key path below that field (for positions)."""
+
+    def __init__(self, loc: tuple, message: str):
+        super().__init__(message)
+        self.loc = loc
+
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def check_name(name: str) -> str:
+    """``name`` if it can be part of a file or folder name without escaping it, else ValueError."""
+    if not NAME.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"name {name!r} must start with a letter or digit and hold only letters, digits, '_', '-' and "
+            "single '.' (it names files and folders)"
+        )
+    return name
+
+
+def _check_names(names: Iterable[str]) -> None:
+    """Each name valid, and no two that only a case-insensitive disk would confuse."""
+    seen: dict[str, str] = {}
+    for name in names:
+        try:
+            check_name(name)
+        except ValueError as err:
+            raise FieldError((name,), str(err)) from None
+        if name.lower() in seen:
+            raise FieldError((name,), f"name {name!r} differs from {seen[name.lower()]!r} only in case (they would share files)")
+        seen[name.lower()] = name
 
 
 class _Strict(BaseModel):
@@ -103,6 +145,12 @@ class EvalSpec(_Strict):
     settings: EvalConfig = EvalConfig()
     sets: dict[str, EvalSetSpec] = Field(default_factory=dict)
 
+    @field_validator("sets")
+    @classmethod
+    def _names(cls, sets: dict[str, EvalSetSpec]) -> dict[str, EvalSetSpec]:
+        _check_names(sets)
+        return sets
+
     @model_validator(mode="before")
     @classmethod
     def _split(cls, data: Any) -> Any:
@@ -130,16 +178,9 @@ class TrackingSpec(_Strict):
     """MLflow experiment; default the sweep's name."""
 
 
-class FieldError(ValueError):
-    """A validation error inside a field, with the key path below that field (for positions)."""
-
-    def __init__(self, loc: tuple, message: str):
-        super().__init__(message)
-        self.loc = loc
-
-
 class SweepConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str
+    """Names the run folders under ``storage`` and, by default, the MLflow experiment."""
     datasets: dict[str, DatasetSpec] = Field(min_length=1)
     maskers: dict[str, MaskerSpec] = Field(default_factory=dict)
     train: TrainConfig = TrainConfig()
@@ -154,6 +195,24 @@ class SweepConfig(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     grid: dict[str, list[Any]]
     """Axes of the trial grid: method (required), dataset, masker and any training key."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        return check_name(name)
+
+    @field_validator("datasets", "maskers")
+    @classmethod
+    def _names(cls, specs: dict[str, Any]) -> dict[str, Any]:
+        _check_names(specs)
+        return specs
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError("lists a seed twice")
+        return seeds
 
     @field_validator("train", mode="before")
     @classmethod

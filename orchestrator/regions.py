@@ -23,6 +23,7 @@ import numpy as np
 from masking.maskers import MaskerConfig, regions_of_batch
 from masking.regions import Regions
 from masking.store import ImageRegions, RegionStore, StoreWriter
+from orchestrator.images import describe
 from orchestrator.plan import Dataset, MaskJob
 from selfsup.data.images import load_rgb
 
@@ -36,7 +37,7 @@ def decode_images(batch: dict[str, np.ndarray], root: str) -> dict[str, Any]:
             errors.append("")
         except Exception as err:  # noqa: BLE001 - any broken file is reported, not fatal
             images.append(np.zeros((1, 1, 3), np.uint8))
-            errors.append(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:500])
+            errors.append(describe(err))
     return {"path": list(batch["path"]), "image": images, "error": errors}
 
 
@@ -108,6 +109,7 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
     if done:
         log(f"regions {job.label}: {len(done)} images done by an interrupted run, {len(todo)} to go")
     nodes: Counter[str] = Counter()
+    written, reported = len(done), len(done)
     if todo:
         resources = ray.cluster_resources()
         size = pool_size(actors, resources.get("CPU", 1), actor_gpus, resources.get("GPU", 0))
@@ -124,7 +126,6 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
             compute=ray.data.ActorPoolStrategy(size=size),  # placed SPREAD over nodes (Ray Data's default)
         )
         buffer: list[ImageRegions] = []
-        written, reported = len(done), len(done)
         for record in ds.iter_rows():
             buffer.append(_row(record))
             nodes[record["node"]] += 1
@@ -136,6 +137,7 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
                     log(f"regions {job.label}: {written}/{len(dataset.paths)} images")
                     reported = written
         writer.write_shard(buffer)
+        written += len(buffer)
     store = writer.finalize(dataset.paths, {"nodes": json.dumps(dict(nodes))})
     if nodes:
         log(f"regions {job.label}: masked on {len(nodes)} node(s): " + ", ".join(f"{n[:8]} {k} images" for n, k in nodes.most_common()))
@@ -143,6 +145,8 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
     log(
         f"regions {job.label}: {summary['images']} images, {summary['regions_per_image']:.2f} regions/image, "
         f"{summary['images_without_region']} without a region, {summary['unreadable']} unreadable -> {job.store}"
+        f" ({written - len(done)} computed now, {len(done)} kept from an interrupted run, "
+        f"{writer.duplicates} duplicate rows dropped)"
     )
     return store
 

@@ -1,16 +1,21 @@
-"""Stage 4: the results table of a sweep, read back from MLflow (trial x eval set, KNN and linear)."""
+"""Stage 4: the results table of a sweep, read back from MLflow (trial x eval set, KNN and linear),
+and the pretraining images the sweep had to skip."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from masking.storage import Location, location
 from orchestrator.tracking import TRIAL_TAG, child_runs
 
 SETTINGS = ("method", "sampling", "masker", "c", "temperature", "epochs", "seed")
+SKIPPED = "skipped_images"
+"""Parent-run metric and tag: how many pretraining images could not be read (the tag names a few)."""
+Skipped = Mapping[str, Mapping[str, str]]
+"""Dataset -> {relative path: reason} of its unreadable images."""
 
 
 def summary_rows(uri: str, experiment_id: str, parent_id: str) -> list[dict[str, str]]:
@@ -47,10 +52,30 @@ def to_csv(rows: Sequence[dict[str, str]]) -> str:
     return out.getvalue()
 
 
-def write_summary(rows: Sequence[dict[str, str]], folder: str | Path | Location) -> dict[str, bytes]:
-    """Write summary.md and summary.csv into ``folder`` (a local folder or a URI); returns the files
-    (name -> content), e.g. to log them to MLflow."""
-    files = {"summary.md": markdown(rows).encode(), "summary.csv": to_csv(rows).encode()}
+def skipped_examples(skipped: Skipped, limit: int = 5) -> list[str]:
+    """The first ``limit`` skipped images as ``dataset/path (reason)``."""
+    found = [f"{name}/{path} ({reason})" for name, bad in skipped.items() for path, reason in bad.items()]
+    return found[:limit]
+
+
+def skipped_markdown(skipped: Skipped, limit: int = 5) -> str:
+    """A line per dataset with unreadable images: how many, and the first few; '' when none."""
+    total = sum(len(bad) for bad in skipped.values())
+    if not total:
+        return ""
+    lines = [f"{SKIPPED}: {total} unreadable pretraining images were left out"]
+    for name, bad in skipped.items():
+        if bad:
+            more = f", and {len(bad) - limit} more" if len(bad) > limit else ""
+            lines.append(f"- {name}: {len(bad)}: " + ", ".join(f"{p} ({r})" for p, r in list(bad.items())[:limit]) + more)
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(rows: Sequence[dict[str, str]], folder: str | Path | Location, skipped: Skipped | None = None) -> dict[str, bytes]:
+    """Write summary.md (with the unreadable images, if any) and summary.csv into ``folder`` (a local
+    folder or a URI); returns the files (name -> content), e.g. to log them to MLflow."""
+    extra = skipped_markdown(skipped or {})
+    files = {"summary.md": (markdown(rows) + ("\n" + extra if extra else "")).encode(), "summary.csv": to_csv(rows).encode()}
     for name, data in files.items():
         (location(folder) / name).write_bytes(data)
     return files

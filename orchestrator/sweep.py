@@ -27,9 +27,20 @@ from orchestrator.config import SweepError, load_sweep
 from orchestrator.plan import Plan, describe, make_plan
 from orchestrator.rundirs import latest_run_dir, read_state, write_state
 from orchestrator.smoke import smoke_sweep
+from orchestrator.summary import (
+    SKIPPED,
+    Skipped,
+    markdown,
+    skipped_examples,
+    skipped_markdown,
+    summary_rows,
+    write_summary,
+)
 from orchestrator.tracking import (
     TrackingError,
     child_run,
+    child_runs,
+    close_trial_run,
     default_uri,
     finish_run,
     log_files,
@@ -47,11 +58,12 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _trial_spec(plan: Plan, trial, uri: str, run_id: str) -> dict[str, Any]:
+def _trial_spec(plan: Plan, trial, uri: str, run_id: str, skipped: Skipped) -> dict[str, Any]:
     dataset = plan.datasets[trial.dataset]
     return {
         "key": trial.key,
         "images": str(dataset.images),
+        "skip": sorted(skipped.get(trial.dataset, {})),
         "store": str(trial.store) if trial.store else None,  # a path or URI: parsed again on the worker
         "train": dataclasses.asdict(trial.train),
         "eval": dataclasses.asdict(plan.sweep.eval.settings),
@@ -63,19 +75,26 @@ def _trial_spec(plan: Plan, trial, uri: str, run_id: str) -> dict[str, Any]:
     }
 
 
-def _init_ray(address: str | None) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
+def ray_init_kwargs(address: str | None) -> dict[str, Any]:
+    """How the sweep starts Ray: joining a cluster as it is, or a local instance without the
+    dashboard (were it turned on, it would listen on 127.0.0.1 only, never on every interface)."""
     if address:
         import masking
         import orchestrator
         import selfsup
 
-        ray.init(address=address, runtime_env={"py_modules": [orchestrator, masking, selfsup]})
-    else:
-        ray.init(include_dashboard=False, dashboard_host="127.0.0.1")
+        # the packages travel with the job: the cluster's nodes need not have this checkout
+        return {"address": address, "runtime_env": {"py_modules": [orchestrator, masking, selfsup]}}
+    return {"include_dashboard": False, "dashboard_host": "127.0.0.1"}
+
+
+def _init_ray(address: str | None) -> Any:
+    """Start (or join) Ray unless it runs already; the RayContext, or None when it was running."""
+    import ray
+
+    if ray.is_initialized():
+        return None
+    return ray.init(**ray_init_kwargs(address))
 
 
 def _check_resources(plan: Plan, address: str | None) -> None:
@@ -119,6 +138,7 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
 
     from ray import tune
 
+    from orchestrator.images import unreadable_images
     from orchestrator.regions import compute_store
     from orchestrator.trial import run_trial
 
@@ -126,6 +146,9 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     if resume and run_dir is None:
         raise SweepError(f"--resume: no earlier run of sweep {sweep.name!r} under {plan.storage}")
     _init_ray(address)
+    skipped = {name: unreadable_images(dataset, plan.regions_dir) for name, dataset in plan.datasets.items()}
+    if any(skipped.values()):
+        log(skipped_markdown(skipped).rstrip())
     res = sweep.resources
     for job in plan.mask_jobs:
         compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log)
@@ -145,8 +168,10 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     else:
         run_dir = plan.storage / f"{sweep.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         run_dir.mkdir(exist_ok=False)
-        parent = start_sweep(uri, experiment_id, run_dir.name, {"git_commit": _git_commit(), "sweep_file": str(sweep_file)})
-        specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params())) for t in plan.trials]
+        tags = {"git_commit": _git_commit(), "sweep_file": str(sweep_file), SKIPPED: "; ".join(skipped_examples(skipped))[:5000] or "none"}
+        total_skipped = sum(len(bad) for bad in skipped.values())
+        parent = start_sweep(uri, experiment_id, run_dir.name, tags, {SKIPPED: total_skipped})
+        specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params()), skipped) for t in plan.trials]
         state = {"sweep": sweep.name, "experiment_id": experiment_id, "tracking_uri": uri, "parent_run_id": parent}
         write_state(run_dir, state)
         text = Path(sweep_file).read_bytes()
@@ -171,25 +196,42 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
         failed = len(results.errors)
         for error in results.errors:
             log(f"trial failed: {str(error).splitlines()[-1] if str(error) else type(error).__name__}")
-    return _finish(plan, run_dir, state, failed, log)
+    return _finish(plan, run_dir, state, failed, skipped, log)
 
 
-def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, log) -> int:
+def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, skipped: Skipped, log) -> int:
+    """Log what MLflow missed from the checkpoints, close the runs, write the summary and the
+    report. The sweep's state is saved first: if MLflow is unreachable now, ``--resume`` does this
+    part again."""
     from orchestrator.report import write_report
-    from orchestrator.summary import markdown, summary_rows, write_summary
+    from orchestrator.trial import checkpointed_histories
 
-    uri, parent = state["tracking_uri"], state["parent_run_id"]
-    rows = summary_rows(uri, state["experiment_id"], parent)
-    log_files(uri, parent, write_summary(rows, run_dir))
-    try:
-        report = write_report(uri, state["experiment_id"], parent, run_dir, plan.sweep.name)[0]
-    except Exception as err:  # noqa: BLE001 - the trials' results are safe in MLflow; say why and go on
-        report = None
-        log(f"report failed ({type(err).__name__}: {err}); rerun: python -m orchestrator.report SWEEP.yaml")
-    finish_run(uri, parent, "FINISHED" if failed == 0 else "FAILED")
     state["finished"] = failed == 0
     write_state(run_dir, state)
-    log("\n" + markdown(rows))
+    uri, parent = state["tracking_uri"], state["parent_run_id"]
+    try:
+        histories = checkpointed_histories(run_dir)
+        for run in child_runs(uri, state["experiment_id"], parent):
+            history = histories.get(run.info.run_id)
+            complete = history is not None and bool(history["history"]) and history["history"][-1]["epoch"] >= history["epochs"]
+            close_trial_run(uri, run, history["history"] if history else [], "FINISHED" if complete else "FAILED")
+        rows = summary_rows(uri, state["experiment_id"], parent)
+        log_files(uri, parent, write_summary(rows, run_dir, skipped))
+        try:
+            report = write_report(uri, state["experiment_id"], parent, run_dir, plan.sweep.name)[0]
+        except TrackingError:
+            raise
+        except Exception as err:  # noqa: BLE001 - the trials' results are safe in MLflow; say why and go on
+            report = None
+            log(f"report failed ({type(err).__name__}: {err}); rerun: python -m orchestrator.report SWEEP.yaml")
+        finish_run(uri, parent, "FINISHED" if failed == 0 else "FAILED")
+    except TrackingError as err:
+        raise TrackingError(
+            f"MLflow tracking at {uri} is unreachable at the end of the sweep: the trials are over and every "
+            f"epoch they trained is kept in their checkpoints under {run_dir}; run the sweep again with --resume "
+            f"once MLflow answers, to log them ({err})"
+        ) from None
+    log("\n" + markdown(rows) + ("\n" + skipped_markdown(skipped) if any(skipped.values()) else ""))
     log(f"summary: {run_dir / 'summary.md'} and summary.csv (also artifacts of MLflow run {parent})")
     if report is not None:
         log(f"report: {report} with results.csv and knn_curves.png (artifacts under report/)")

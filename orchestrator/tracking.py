@@ -6,6 +6,12 @@ any trial starts (one writer at a time on a SQLite database). A trial finds its 
 ``trial_id`` tag under the parent, logs each epoch's metrics with step = epoch, and skips steps
 the run already has: a retried or resumed trial never makes a second run, nor a second point.
 
+An unreachable tracking server never stops training: a trial keeps the epochs it could not send
+and sends them, in order, once the server answers again; every epoch is also in the trial's
+checkpoints, from which the driver logs what is still missing at the end of the sweep (or on
+``--resume``). After a failed call the run's history is read again before anything is re-sent, so
+an epoch that reached the server just before the connection broke is not logged twice.
+
 ``mlflow`` is imported lazily (it costs seconds to import).
 """
 
@@ -14,7 +20,8 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +40,9 @@ def default_uri() -> str:
 
 
 def _client(uri: str):  # noqa: ANN202 - mlflow is imported lazily
+    # an unreachable HTTP server fails in seconds, not after MLflow's default minutes of retries
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     from mlflow import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
@@ -52,8 +62,6 @@ def _retry(fn: Callable[[], T], what: str, tries: int = 5) -> T:
 
 def open_experiment(uri: str, name: str) -> str:
     """The id of experiment ``name`` (created if needed); a clear error when the store is unreachable."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     client = _client(uri)
     try:
         experiment = client.get_experiment_by_name(name)
@@ -64,8 +72,15 @@ def open_experiment(uri: str, name: str) -> str:
     return client.create_experiment(name)
 
 
-def start_sweep(uri: str, experiment_id: str, sweep_name: str, tags: Mapping[str, str]) -> str:
-    run = _client(uri).create_run(experiment_id, run_name=sweep_name, tags={SWEEP_TAG: sweep_name, **tags})
+def start_sweep(uri: str, experiment_id: str, sweep_name: str, tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str:
+    """The parent run of a sweep, with its tags and (step 0) metrics."""
+    client = _client(uri)
+    run = client.create_run(experiment_id, run_name=sweep_name, tags={SWEEP_TAG: sweep_name, **tags})
+    if metrics:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        client.log_batch(run.info.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
     return run.info.run_id
 
 
@@ -113,30 +128,91 @@ def metric_history(uri: str, run_id: str, key: str) -> dict[int, float]:
 
 
 def child_runs(uri: str, experiment_id: str, parent_id: str) -> list:
-    return _client(uri).search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'", max_results=10000)
+    client = _client(uri)
+    return _retry(
+        lambda: client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent_id}'", max_results=10000),
+        "listing the trial runs",
+    )
 
 
 class TrialTracker:
-    """A trial's view of its child run: logs epoch metrics once each, whatever restarts happen."""
+    """A trial's view of its child run: every epoch's metrics logged exactly once, whatever restarts
+    and tracking-server outages happen. Nothing here raises when the server is unreachable: epochs
+    wait in ``pending`` and go out with the next call that gets through."""
 
-    def __init__(self, uri: str, run_id: str):
-        self.uri, self.run_id = uri, run_id
+    def __init__(self, uri: str, run_id: str, mark_running: bool = True):
+        self.uri, self.run_id, self.mark_running = uri, run_id, mark_running
         self.client = _client(uri)
-        history = _retry(lambda: self.client.get_metric_history(run_id, "epoch"), "reading the run's history")
-        self.logged_epochs = {m.step for m in history}
-        _retry(lambda: self.client.update_run(run_id, status="RUNNING"), "marking the run as running")
+        self.logged_epochs: set[int] | None = None
+        """Epochs the run has; None when unknown (never read, or a call failed since)."""
+        self.pending: dict[int, dict[str, float]] = {}
+        self.offline = False
+        self.flush()
 
-    def log_epoch(self, metrics: Mapping[str, float]) -> None:
-        """Log one epoch's metrics (step = epoch) unless the run has that epoch already."""
+    def log_epoch(self, metrics: Mapping[str, float]) -> bool:
+        """Log one epoch's metrics (step = epoch) unless the run has it; False while unreachable."""
+        self.pending[int(metrics["epoch"])] = dict(metrics)
+        return self.flush()
+
+    def log_history(self, history: Iterable[Mapping[str, float]]) -> bool:
+        """Log every epoch of ``history`` the run does not have yet (a checkpoint's history)."""
+        for metrics in history:
+            self.pending[int(metrics["epoch"])] = dict(metrics)
+        return self.flush()
+
+    def flush(self) -> bool:
+        """Send the pending epochs in order; True when the run has them all."""
+        try:
+            if self.logged_epochs is None:
+                history = _retry(lambda: self.client.get_metric_history(self.run_id, "epoch"), "reading the run's history", 2)
+                self.logged_epochs = {m.step for m in history}
+                if self.mark_running:
+                    _retry(lambda: self.client.update_run(self.run_id, status="RUNNING"), "marking the run as running", 2)
+                    self.mark_running = False
+            for epoch in sorted(self.pending):
+                if epoch not in self.logged_epochs:
+                    self._send(epoch, self.pending[epoch])
+                    self.logged_epochs.add(epoch)
+                del self.pending[epoch]
+        except TrackingError as err:
+            self.logged_epochs = None  # the last call may have reached the server: read again first
+            if not self.offline:
+                warnings.warn(
+                    f"MLflow tracking at {self.uri} is unreachable ({err}); training goes on, and the epochs "
+                    "are kept and logged once it answers again",
+                    stacklevel=2,
+                )
+            self.offline = True
+            return False
+        if self.offline:
+            warnings.warn(f"MLflow is back: run {self.run_id} has every epoch so far", stacklevel=2)
+        self.offline = False
+        return True
+
+    def _send(self, epoch: int, metrics: Mapping[str, float]) -> None:
         from mlflow.entities import Metric
 
-        epoch = int(metrics["epoch"])
-        if epoch in self.logged_epochs:
-            return
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, epoch) for k, v in metrics.items()]  # "epoch" marks the step as logged
-        _retry(lambda: self.client.log_batch(self.run_id, metrics=batch), f"logging epoch {epoch}")
-        self.logged_epochs.add(epoch)
+        _retry(lambda: self.client.log_batch(self.run_id, metrics=batch), f"logging epoch {epoch}", 2)
 
-    def finish(self, status: str = "FINISHED") -> None:
-        finish_run(self.uri, self.run_id, status)
+    def finish(self, status: str = "FINISHED") -> bool:
+        """Send what is pending and close the run; False (nothing raised) while unreachable: the
+        driver closes the run at the end of the sweep."""
+        if not self.flush():
+            return False
+        try:
+            finish_run(self.uri, self.run_id, status)
+        except TrackingError:
+            return False
+        return True
+
+
+def close_trial_run(uri: str, run, history: Iterable[Mapping[str, float]], status: str) -> None:
+    """The driver, at the end of a sweep: log the epochs of ``history`` (a trial's checkpointed
+    metrics) that ``run`` is missing, then close it with ``status``; TrackingError if unreachable."""
+    tracker = TrialTracker(uri, run.info.run_id, mark_running=False)
+    if not tracker.log_history(history):
+        raise TrackingError(f"MLflow tracking at {uri} is unreachable: could not log the missing epochs of run {run.info.run_id}")
+    if run.info.status != status:
+        finish_run(uri, run.info.run_id, status)

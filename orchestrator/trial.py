@@ -9,16 +9,22 @@ Packing: with ``resources.gpu`` < 1 several trials share one GPU. Ray's fraction
 bookkeeping only, so each trial caps its own CUDA allocator at its share of the GPU's memory
 (``gpu_memory_share``); the CUDA context (a few hundred MB per process) comes on top. Each trial
 tags its MLflow run with the Ray node it ran on (``node_id``).
+
+Each checkpoint also holds ``history.json`` (the run id, the planned epochs, every epoch's
+metrics so far): while the tracking server is unreachable the trial trains on, and the driver
+logs from these files whatever MLflow is still missing at the end of the sweep.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from masking.storage import Location, location
 from masking.store import RegionStore
 from orchestrator.tracking import TrackingError, TrialTracker, set_tag
 from selfsup.config import EvalConfig, TrainConfig
@@ -27,6 +33,7 @@ from selfsup.data.images import list_images
 from selfsup.training import Pretraining
 
 CHECKPOINT = "state.pt"
+HISTORY = "history.json"
 NODE_TAG = "node_id"
 
 
@@ -54,7 +61,8 @@ def run_trial(config: dict[str, Any]) -> None:
     torch.set_num_threads(max(1, int(spec["cpus"])))
     cap_gpu_memory(spec.get("gpu_memory_share"))
     store = RegionStore.load(spec["store"]) if spec["store"] else None
-    paths = list_images(spec["images"])
+    skip = set(spec.get("skip", ()))  # unreadable images, found by orchestrator.images
+    paths = [p for p in list_images(spec["images"]) if p not in skip]
     if store is not None:
         paths = [p for p in paths if p not in store.errors]
     eval_sets = [build_eval_set(e["kind"], e["root"], e["name"], e["download"]) for e in spec["eval_sets"]]
@@ -75,13 +83,14 @@ def run_trial(config: dict[str, Any]) -> None:
         set_tag(spec["tracking_uri"], spec["run_id"], NODE_TAG, ray.get_runtime_context().get_node_id())
     except TrackingError:
         pass  # where it ran is good to know, not worth failing a trial for
-    for metrics in trainer.history:  # epochs the checkpoint has and MLflow may have missed
-        tracker.log_epoch(metrics)
+    tracker.log_history(trainer.history)  # epochs the checkpoint has and MLflow may have missed
 
     def on_epoch(metrics: dict[str, float], run: Pretraining) -> None:
         tracker.log_epoch(metrics)
         with tempfile.TemporaryDirectory() as folder:
             run.save(Path(folder) / CHECKPOINT)
+            history = {"run_id": spec["run_id"], "epochs": run.cfg.epochs, "history": run.history}
+            (Path(folder) / HISTORY).write_text(json.dumps(history))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     try:
@@ -90,3 +99,19 @@ def run_trial(config: dict[str, Any]) -> None:
         tracker.finish("FAILED")
         raise
     tracker.finish("FINISHED")
+
+
+def checkpointed_histories(run_dir: str | Path | Location) -> dict[str, dict[str, Any]]:
+    """Run id -> ``history.json`` of the newest readable checkpoint of each trial under ``run_dir``
+    (a local folder or a URI; a checkpoint half-copied by a killed driver is passed over for the
+    one before)."""
+    out: dict[str, dict[str, Any]] = {}
+    for trial_dir in [p for p in location(run_dir).iterdir() if p.is_dir()]:  # sorted by name
+        for file in sorted(trial_dir.glob(f"checkpoint_*/{HISTORY}"), key=str, reverse=True):
+            try:
+                data = json.loads(file.read_text())
+            except (OSError, ValueError):
+                continue
+            out[data["run_id"]] = data
+            break
+    return out

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
 import pytest
+from PIL import Image
 
 from selfsup.data.synthetic import SyntheticConfig, generate
 
@@ -56,3 +63,50 @@ def fashion_root(tmp_path_factory):
         write_idx(raw, f"{prefix}-images-idx3-ubyte", images)
         write_idx(raw, f"{prefix}-labels-idx1-ubyte", labels)
     return root
+
+
+UNREADABLE = ("truncated.jpg", "empty.png", "text.jpg")
+"""What ``write_odd_images`` writes that no decoder can read."""
+
+
+def _png16_rgb(path: Path, rgb: tuple[int, int, int], size: tuple[int, int]) -> None:
+    """A 16-bit-per-channel RGB PNG (PIL cannot write one), filled with ``rgb``."""
+    w, h = size
+    row = b"\x00" + np.tile(np.asarray(rgb, ">u2"), w).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * h)) + chunk(b"IEND", b""))
+
+
+def write_odd_images(folder: Path) -> dict[str, tuple[int, int] | None]:
+    """Files a real photo folder holds: name -> (width, height) as RGB once read, None if unreadable.
+
+    Readable: grayscale, palette, RGBA, 16-bit grayscale and RGB PNG, CMYK JPEG, a JPEG whose EXIF
+    says 'rotate 90 degrees' (stored 60 x 40, seen 40 x 60), images smaller than any crop (5 x 3,
+    1 x 1). Unreadable: a truncated JPEG, a zero-byte PNG, a text file named .jpg."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 60, 3), np.uint8)
+    Image.fromarray(rgb[..., 0]).save(folder / "gray.png")
+    Image.fromarray(rgb).convert("P").save(folder / "palette.png")
+    Image.fromarray(np.dstack([rgb, np.full((40, 60), 128, np.uint8)])).save(folder / "rgba.png")
+    Image.fromarray(np.full((40, 60), 40000, np.uint16)).save(folder / "gray16.png")
+    _png16_rgb(folder / "rgb16.png", (65535, 0, 32896), (60, 40))
+    Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg")
+    rotated = Image.fromarray(rgb)
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # EXIF orientation: rotate 90 degrees clockwise on display
+    rotated.save(folder / "exif_rotated.jpg", exif=exif)
+    Image.fromarray(rgb[:3, :5]).save(folder / "small.png")
+    Image.fromarray(rgb[:1, :1]).save(folder / "one_pixel.png")
+    jpeg = io.BytesIO()
+    Image.fromarray(rgb).save(jpeg, "JPEG")
+    (folder / "truncated.jpg").write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text.jpg").write_text("not an image, whatever the name says")
+    sizes: dict[str, tuple[int, int] | None] = {n: (60, 40) for n in ("gray.png", "palette.png", "rgba.png", "gray16.png", "rgb16.png", "cmyk.jpg")}
+    sizes.update({"exif_rotated.jpg": (40, 60), "small.png": (5, 3), "one_pixel.png": (1, 1)})
+    sizes.update({name: None for name in UNREADABLE})
+    return sizes

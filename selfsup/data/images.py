@@ -69,7 +69,7 @@ class PretrainImages(torch.utils.data.Dataset):
             path = self.paths[(index + offset) % len(self.paths)]
             try:
                 image = load_rgb(self.root / path)
-            except (OSError, ValueError, SyntaxError) as err:  # what PIL raises for broken files
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:  # what PIL raises for broken files
                 warnings.warn(f"skipping unreadable image {self.root / path}: {err}", stacklevel=2)
                 continue
             boxes = self.boxes_of(path) if self.boxes_of is not None else None

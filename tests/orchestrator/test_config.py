@@ -37,7 +37,7 @@ eval:
         ("  c: [1.0, 1.3]", "  c: []", r"<s>:11:\d+: grid\.c: empty list"),
         ("  c: [1.0, 1.3]", "  c: [1.3, 1.3]", r"<s>:11:\d+: grid\.c: lists a value twice"),
         ("  gt: {name: ground_truth, min_area: 100}", "  gt: {name: sam2, min_area: 100}", r"<s>:7:\d+: maskers\.gt\.name: unknown masker 'sam2'"),
-        ("name: t", "name: a b", r"<s>:1:\d+: name: String should match pattern"),
+        ("name: t", "name: a b", r"<s>:1:\d+: name: name 'a b' must start with a letter or digit"),
         ("    shapes: {dataset: scenes}", "    shapes: {dataset: other}", r"<s>:\d+:\d+: eval\.sets\.shapes\.dataset: 'other' is not a synthetic dataset"),
         ("    shapes: {dataset: scenes}", "    shapes: {kind: imagenet, root: x}", r"<s>:\d+:\d+: eval\.sets\.shapes\.kind: unknown eval set kind 'imagenet'"),
         ("train: {", "train: {epochs: 0, ", r"<s>:12:\d+: train\.epochs: duplicate key"),
@@ -109,3 +109,51 @@ def test_train_and_eval_sections_are_checked_against_the_selfsup_dataclasses(tmp
     bad = GOOD.format(root=tmp_path / "data").replace(old, new, 1)
     with pytest.raises(SweepError, match=expected):
         parse_sweep(bad, "<s>")
+
+
+NAME_RULE = r"must start with a letter or digit and hold only letters, digits, '_', '-' and single '\.'"
+
+
+@pytest.mark.parametrize(
+    "old,new,expected",
+    [
+        ("name: t", "name: ../../etc", rf"<s>:1:1: name: name '\.\./\.\./etc' {NAME_RULE}"),
+        ("name: t", "name: /abs", rf"<s>:1:1: name: name '/abs' {NAME_RULE}"),
+        ("name: t", "name: a..b", rf"<s>:1:1: name: name 'a\.\.b' {NAME_RULE}"),
+        ("  scenes:\n", "  ../up:\n", rf"<s>:3:3: datasets\.\.\./up: name '\.\./up' {NAME_RULE}"),
+        ("  scenes:\n", "  a/b:\n", rf"<s>:3:3: datasets\.a/b: name 'a/b' {NAME_RULE}"),
+        ("  gt: {", "  'g\\t': {", rf"<s>:7:3: maskers\.g\\t: name 'g\\\\t' {NAME_RULE}"),
+        ("    shapes: {", "    ..: {", rf"<s>:15:5: eval\.sets\.\.\.: name '\.\.' {NAME_RULE}"),
+        ("  gt: {name: ground_truth, min_area: 100}", "  gt: {name: ground_truth, min_area: 100}\n  GT: {name: felzenszwalb}",
+         r"<s>:8:3: maskers\.GT: name 'GT' differs from 'gt' only in case"),
+        ("  gt: {name: ground_truth, min_area: 100}", "  gt: {name: ground_truth, min_area: 100}\n  gt: {name: felzenszwalb}",
+         r"<s>:8:3: maskers\.gt: duplicate key"),
+        ("grid:\n  method: [simclr, samclr]\n  masker: [gt]\n  c: [1.0, 1.3]\n", "grid: {}\n", r"<s>:8:1: grid: grid needs a 'method' list"),
+        ("grid:\n", "seeds: [0, 1, 0]\ngrid:\n", r"<s>:8:1: seeds: lists a seed twice"),
+    ],
+)
+def test_names_cannot_escape_their_folder_and_must_be_unique(tmp_path, old, new, expected):
+    text = GOOD.format(root=tmp_path / "data")
+    bad = text.replace(old, new, 1)
+    assert bad != text, old
+    with pytest.raises(SweepError, match=expected) as info:
+        parse_sweep(bad, "<s>")
+    assert "\n" not in str(info.value)
+
+
+def test_paths_may_be_absolute_or_relative(tmp_path, monkeypatch):
+    """Data roots, storage and regions_dir are the user's places: absolute or under the working dir."""
+    monkeypatch.chdir(tmp_path)
+    text = GOOD.format(root=tmp_path / "data") + f"storage: {tmp_path / 'elsewhere' / 'runs'}\nregions_dir: ../regions\n"
+    plan = make_plan(parse_sweep(text))
+    assert plan.storage == tmp_path / "elsewhere" / "runs" and plan.regions_dir == (tmp_path / ".." / "regions").resolve()
+    assert plan.datasets["scenes"].images.is_relative_to(tmp_path / "data")
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    """A tag that would build a Python object (here: run a shell command) is refused, not run."""
+    marker = tmp_path / "pwned"
+    text = GOOD.format(root=tmp_path / "data").replace("name: t", f'name: !!python/object/apply:os.system ["touch {marker}"]')
+    with pytest.raises(SweepError, match=r"<s>:1:7: YAML syntax error: could not determine a constructor for the tag"):
+        parse_sweep(text, "<s>")
+    assert not marker.exists()

@@ -1,16 +1,27 @@
 """Stage 1 on a real Ray Data pipeline: stores written, reused, resumed; broken images counted."""
 
+import dataclasses
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from masking.maskers import MaskerConfig, regions_of
-from masking.store import ImageRegions, StoreWriter, store_file
+from masking.store import ImageRegions, RegionStore, StoreWriter, store_file
 from orchestrator.plan import Dataset, MaskJob
 from orchestrator.regions import compute_store, pool_size
 from selfsup.data.images import list_images, load_rgb
-from tests.conftest import TINY_MIN_AREA
+from selfsup.data.synthetic import generate
+from tests.conftest import TINY, TINY_MIN_AREA
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -74,3 +85,59 @@ def test_pool_leaves_a_cpu_for_reads_and_fits_the_gpus():
     assert pool_size(wanted=8, cluster_cpus=16, actor_gpus=0.5, cluster_gpus=2) == 4
     assert pool_size(wanted=8, cluster_cpus=16, actor_gpus=1, cluster_gpus=1) == 1
     assert pool_size(wanted=2, cluster_cpus=1, actor_gpus=0, cluster_gpus=0) == 1
+
+
+PRECOMPUTE = """
+import sys
+from pathlib import Path
+
+import ray
+
+from masking.maskers import MaskerConfig
+from orchestrator.plan import Dataset, MaskJob
+from orchestrator.regions import compute_store
+from selfsup.data.images import list_images
+
+root, store = Path(sys.argv[1]), Path(sys.argv[2])
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+job = MaskJob("many", "fz", MaskerConfig("felzenszwalb", {}, min_area=100), store)
+compute_store(job, Dataset("many", root, None, tuple(list_images(root))), actors=1, actor_gpus=0, batch_size=2)
+"""
+
+
+@pytest.mark.slow
+def test_precompute_killed_mid_way_finishes_without_recomputing(ray_session, tmp_path):
+    """SIGKILL the process computing a store (and its Ray) after a few shards; the store never reads
+    as complete; the rerun computes only the images not yet written, with one row per image."""
+    images = generate(tmp_path / "many", dataclasses.replace(TINY, scenes=160)).images
+    (images / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    paths = tuple(list_images(images))
+    config = MaskerConfig("felzenszwalb", {}, min_area=100)
+    job = MaskJob("many", "fz", config, store_file(tmp_path / "regions", "many", "fz", "fp4"))
+    parts = StoreWriter(job.store).parts
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", PRECOMPUTE, str(images), str(job.store)], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None and len(list(parts.glob("*.parquet"))) < 2:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the precompute ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+    proc.wait()
+    assert not job.store.exists()
+    with pytest.raises(FileNotFoundError, match="never completed"):
+        RegionStore.load(job.store)
+    shards = {s.name: pq.read_table(s).column("path").to_pylist() for s in parts.glob("*.parquet")}
+    done = [p for rows in shards.values() for p in rows]
+    assert 0 < len(done) < len(paths) and len(set(done)) == len(done)
+    log = []
+    store = compute_store(job, Dataset("many", images, None, paths), actors=1, actor_gpus=0, batch_size=8, log=log.append)
+    assert f"{len(done)} images done by an interrupted run, {len(paths) - len(done)} to go" in log[0]
+    assert f"({len(paths) - len(done)} computed now, {len(done)} kept from an interrupted run, 0 duplicate rows dropped)" in log[-1]
+    written = pq.read_table(job.store).column("path").to_pylist()
+    assert sorted(written) == sorted(paths)  # every image once: none missing, none twice
+    assert list(store.errors) == ["broken.jpg"] and len(store) == len(paths)
+    for rel in (done[0], next(p for p in paths if p not in done and p != "broken.jpg")):
+        expected = regions_of(config.build(), config, np.asarray(load_rgb(images / rel)), rel)
+        assert store[rel].regions.boxes.tolist() == expected.boxes.tolist(), rel
+    assert not parts.exists()

@@ -3,6 +3,8 @@
 import json
 import math
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +15,8 @@ import pytest
 from mlflow import MlflowClient
 
 from orchestrator.rundirs import STATE_FILE
-from orchestrator.sweep import main, run_sweep
+from orchestrator.sweep import main, ray_init_kwargs, run_sweep
+from tests.conftest import UNREADABLE, write_odd_images
 
 SWEEP = """\
 name: tiny
@@ -79,6 +82,7 @@ def test_sweep_runs_on_ray_and_lands_in_mlflow(ray_session, tmp_path):
     assert report == {"report/report.md", "report/results.csv", "report/knn_curves.png"}
     table = "\n".join(lines)
     assert "| simclr |" in table and "knn_top1/shapes" in table and "/#/experiments/" in table
+    assert "--host 127.0.0.1" in table  # the printed MLflow UI command serves loopback only
     # the region store is reused by the next sweep, and --resume of a finished sweep reruns nothing
     assert run_sweep(str(sweep), resume=True, log=lines.append) == 0
     assert any("reusing" in line for line in lines) and any("already finished" in line for line in lines)
@@ -156,3 +160,69 @@ def test_unreachable_tracking_server_stops_before_training(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: MLflow tracking at http://127.0.0.1:9 is unreachable")
     assert not (tmp_path / "runs").exists()  # nothing started: no regions, no trials
+
+
+BAD_FOLDER_SWEEP = """\
+name: odd
+datasets:
+  photos: {{root: {photos}}}
+maskers:
+  fz: {{name: felzenszwalb, min_area: 20}}
+grid:
+  method: [simclr, samclr]
+  masker: [fz]
+train: {{batch_size: 8, image_size: 32, backbone_width: 8, stem: cifar, workers: 0, epochs: 1}}
+eval: {{every: 1, knn_k: 10, linear_epochs: 1, sets: {{shapes: {{root: {eval}}}}}}}
+resources: {{cpu: 1}}
+tracking: {{uri: "sqlite:///{root}/mlflow.db", experiment: odd}}
+storage: {root}/runs
+"""
+
+
+@pytest.mark.slow
+def test_unreadable_images_are_counted_and_named_never_fatal(ray_session, synthetic, tmp_path):
+    """A photo folder with odd and broken files: the sweep trains on every readable one and its
+    summary and MLflow parent run count and name the unreadable ones."""
+    photos = tmp_path / "photos"
+    shutil.copytree(synthetic.images, photos)
+    write_odd_images(photos / "odd")
+    sweep = tmp_path / "odd.yaml"
+    sweep.write_text(BAD_FOLDER_SWEEP.format(photos=photos, eval=synthetic.eval, root=tmp_path))
+    lines = []
+    assert run_sweep(str(sweep), log=lines.append) == 0
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("odd").experiment_id])
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
+    assert parent.data.metrics["skipped_images"] == len(UNREADABLE)
+    for name in UNREADABLE:
+        assert f"photos/odd/{name} (" in parent.data.tags["skipped_images"]
+    summary = next((tmp_path / "runs").glob("odd-*/summary.md")).read_text()
+    assert f"skipped_images: {len(UNREADABLE)} unreadable pretraining images were left out" in summary
+    assert all(f"odd/{name} (" in summary for name in UNREADABLE)
+    assert f"skipped_images: {len(UNREADABLE)}" in "\n".join(lines)
+    assert len(list((tmp_path / "runs" / "regions").glob("photos--unreadable--*.json"))) == 1
+
+
+def test_nothing_listens_beyond_loopback_by_our_choice():
+    """The local Ray has no dashboard (and would bind it to 127.0.0.1); every MLflow UI command the
+    sweep prints or the README gives binds to 127.0.0.1."""
+    local = ray_init_kwargs(None)
+    assert local["include_dashboard"] is False and local["dashboard_host"] == "127.0.0.1"
+    joined = ray_init_kwargs("10.0.0.1:6379")  # a cluster keeps its own settings; our packages travel with the job
+    assert joined["address"] == "10.0.0.1:6379" and set(joined) == {"address", "runtime_env"}
+    repo = Path(__file__).resolve().parents[2]
+    sources = [repo / "README.md", *sorted((repo / "orchestrator").glob("*.py"))]
+    commands = [line for f in sources for line in f.read_text().splitlines() if re.search(r"mlflow (ui|server)\b", line)]
+    assert commands and all("--host 127.0.0.1" in line for line in commands), commands
+
+
+@pytest.mark.slow
+def test_local_ray_starts_without_a_dashboard(tmp_path):
+    """A real local Ray started the way the sweep starts it: no dashboard URL."""
+    script = "from orchestrator.sweep import _init_ray; context = _init_ray(None); print('DASHBOARD', repr(context.dashboard_url))"
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert "DASHBOARD ''" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]

@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from selfsup.data.images import PretrainImages, list_images, load_rgb
 from selfsup.data.fashion_items import CLASSES as FASHION_CLASSES
 from selfsup.data.fashion_items import FashionItems
 from selfsup.data.synthetic import SHAPES, SyntheticConfig, generate, render_scene
-from tests.conftest import TINY, TINY_MIN_AREA
+from tests.conftest import TINY, TINY_MIN_AREA, UNREADABLE, write_odd_images
 
 
 def test_synthetic_dataset_is_ordinary_files_and_deterministic(synthetic, tmp_path):
@@ -51,19 +52,43 @@ def test_ground_truth_masker_finds_every_object(synthetic):
         masker(np.zeros((64, 64, 3), np.uint8), "missing.png")
 
 
-def test_load_rgb_converts_modes_and_applies_exif(tmp_path):
-    Image.fromarray(np.full((5, 7), 40000, np.uint16)).save(tmp_path / "g16.png")
-    Image.new("RGBA", (7, 5), (10, 20, 30, 0)).save(tmp_path / "rgba.png")
-    Image.new("CMYK", (7, 5), (0, 255, 0, 0)).save(tmp_path / "cmyk.jpg")
-    img = Image.new("RGB", (7, 5))
-    exif = img.getexif()
-    exif[0x0112] = 6  # rotate 90 degrees on display
-    img.save(tmp_path / "rot.jpg", exif=exif)
-    for name in ["g16.png", "rgba.png", "cmyk.jpg"]:
+def test_odd_images_are_read_as_rgb_with_exif_orientation(tmp_path):
+    sizes = write_odd_images(tmp_path)
+    for name, size in sizes.items():
+        if size is None:
+            with pytest.raises(OSError):  # what PretrainImages and the sweep's image check catch
+                load_rgb(tmp_path / name)
+            continue
         out = load_rgb(tmp_path / name)
-        assert out.mode == "RGB" and out.size == (7, 5), name
-    assert load_rgb(tmp_path / "g16.png").getpixel((0, 0)) == (156, 156, 156)  # 40000 / 257
-    assert load_rgb(tmp_path / "rot.jpg").size == (5, 7)
+        assert out.mode == "RGB" and out.size == size, name
+    assert load_rgb(tmp_path / "gray16.png").getpixel((0, 0)) == (156, 156, 156)  # 40000 / 257
+    assert load_rgb(tmp_path / "rgb16.png").getpixel((3, 2)) == (255, 0, 128)  # 16 -> 8 bits per channel
+    gray = np.asarray(Image.open(tmp_path / "gray.png"))
+    assert np.array_equal(np.asarray(load_rgb(tmp_path / "gray.png")), np.dstack([gray] * 3))
+    rgba = np.asarray(Image.open(tmp_path / "rgba.png"))
+    assert np.array_equal(np.asarray(load_rgb(tmp_path / "rgba.png")), rgba[..., :3])
+    with Image.open(tmp_path / "exif_rotated.jpg") as raw:
+        stored = np.asarray(raw.convert("RGB"))
+    assert stored.shape == (40, 60, 3)  # pixels stored landscape, shown portrait
+    assert np.array_equal(np.asarray(load_rgb(tmp_path / "exif_rotated.jpg")), np.rot90(stored, k=-1))
+
+
+@pytest.mark.parametrize("sampling", ["random", "regions"])
+def test_odd_images_give_views_and_unreadable_ones_are_skipped(tmp_path, sampling):
+    """Every readable image, even one smaller than the crop, gives full-size views; the unreadable
+    ones are skipped with a warning naming them."""
+    sizes = write_odd_images(tmp_path)
+    boxes = {name: np.array([[0, 0, size[0], size[1]]], np.int32) for name, size in sizes.items() if size}
+    ds = PretrainImages(tmp_path, ViewSampler((CropSpec(2, 16),), sampling), boxes.get if sampling == "regions" else None)
+    assert sorted(ds.paths) == sorted(sizes)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(len(ds)):
+            views, index = ds[i]
+            assert index == i and [tuple(v.shape) for v in views] == [(3, 16, 16)] * 2
+    messages = [str(w.message) for w in caught]
+    skipped = {name for name in sizes if any(m.startswith(f"skipping unreadable image {tmp_path / name}:") for m in messages)}
+    assert skipped == set(UNREADABLE)
 
 
 def test_pretrain_images_work_in_dataloader_workers(synthetic):

@@ -184,3 +184,26 @@ def test_untrained_network_is_evaluated_as_epoch_zero_once(synthetic, boxes, tmp
     resumed = Pretraining(train, at_start, synthetic.images, [evalset])
     resumed.restore(tmp_path / "state.pt")
     assert [m["epoch"] for m in resumed.fit()] == [0, 1, 2]
+
+
+class _RunsCode:
+    """What a malicious checkpoint could carry: unpickling it would create a file."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_checkpoints_load_weights_only(synthetic, boxes, tmp_path):
+    """restore() uses torch.load(weights_only=True): a checkpoint that would run code is refused."""
+    import pickle
+
+    trainer = run(synthetic, boxes, epochs=1)
+    state = trainer.state_dict()
+    state["history"] = [_RunsCode(str(tmp_path / "pwned"))]
+    torch.save(state, tmp_path / "evil.pt")
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        trainer.restore(tmp_path / "evil.pt")
+    assert not (tmp_path / "pwned").exists()

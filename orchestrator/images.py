@@ -1,0 +1,63 @@
+"""Stage 0: which pretraining images can be read, checked once per dataset file list.
+
+Every image is decoded in full by Ray tasks (a truncated JPEG opens fine and fails only when its
+pixels are read). The unreadable ones (empty files, truncated files, text with an image's name...)
+are recorded in a small JSON file beside the region stores, named by the same fingerprint of the
+dataset's file list, so a rerun reads the file instead of decoding again. Trials leave those images
+out; the sweep's summary and its MLflow parent run count and name them. Readable images in any
+mode (grayscale, palette, RGBA, 16-bit, CMYK, EXIF-rotated, smaller than a crop) are used as RGB.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from masking.storage import Location, location
+from masking.store import dataset_files, fingerprint
+from orchestrator.config import SweepError
+from orchestrator.plan import Dataset
+from selfsup.data.images import load_rgb
+
+CHUNK = 64
+"""Images per Ray task."""
+
+
+def describe(err: BaseException) -> str:
+    """One line saying why an image could not be used."""
+    text = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {text}"[:500]
+
+
+def read_error(path: str | Path) -> str:
+    """'' when ``path`` decodes as an RGB image, else the reason it does not."""
+    try:
+        load_rgb(path)
+    except Exception as err:  # noqa: BLE001 - any broken file is reported, not fatal
+        return describe(err)
+    return ""
+
+
+def _check(root: str, paths: list[str]) -> dict[str, str]:
+    errors = {p: read_error(Path(root) / p) for p in paths}
+    return {p: e for p, e in errors.items() if e}
+
+
+def unreadable_images(dataset: Dataset, cache_dir: str | Path | Location) -> dict[str, str]:
+    """Relative path -> reason, for every image of ``dataset`` that cannot be decoded (sorted);
+    cached under ``cache_dir`` (a folder or a URI) by the file list's fingerprint."""
+    import ray
+
+    fp = fingerprint(dataset_files(dataset.images, dataset.paths), {"check": "load_rgb"})
+    cache = location(cache_dir) / f"{dataset.name}--unreadable--{fp}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    check = ray.remote(num_cpus=1)(_check)
+    paths = list(dataset.paths)
+    parts = ray.get([check.remote(str(dataset.images), paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)])
+    unreadable = dict(sorted((p, e) for part in parts for p, e in part.items()))
+    if paths and len(unreadable) == len(paths):
+        first = next(iter(unreadable.items()))
+        raise SweepError(f"datasets.{dataset.name}: none of its {len(paths)} images can be read, e.g. {first[0]}: {first[1]}")
+    cache.write_bytes(json.dumps(unreadable, indent=1).encode())  # atomic: whole or not at all
+    return unreadable
