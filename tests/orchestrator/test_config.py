@@ -146,7 +146,7 @@ def test_paths_may_be_absolute_or_relative(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     text = GOOD.format(root=tmp_path / "data") + f"storage: {tmp_path / 'elsewhere' / 'runs'}\nregions_dir: ../regions\n"
     plan = make_plan(parse_sweep(text))
-    assert plan.storage == tmp_path / "elsewhere" / "runs" and plan.regions_dir == (tmp_path / ".." / "regions").resolve()
+    assert plan.storage.local_path == tmp_path / "elsewhere" / "runs" and plan.regions_dir.local_path == (tmp_path / ".." / "regions").resolve()
     assert plan.datasets["scenes"].images.is_relative_to(tmp_path / "data")
 
 
