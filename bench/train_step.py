@@ -12,7 +12,8 @@ All train the same ResNet18 on the same synthetic scenes with the same batch and
   no mixed precision.
 
 Each is timed over its last epoch (the first warms up workers, cuDNN, allocators and compilation);
-building the gpu-input cache is timed apart. Absolute numbers mean something only on the GPU
+building the gpu-input cache is timed apart. Then the input pipelines alone: what one worker
+delivers on each path, and the device-side views of ``input: gpu``. Absolute numbers mean something only on the GPU
 machine; the ratios are the point.
 
     python bench/train_step.py [--device cuda] [--batch 256] [--size 128] [--scenes 2048] [--workers 8] [--compile]
@@ -49,6 +50,40 @@ def ours(method: str, images: Path, boxes: dict, args: argparse.Namespace, input
     run = Pretraining(cfg, EvalConfig(every=10**6), images, [], boxes_of=boxes.__getitem__)
     built = time.perf_counter() - start
     return run.fit()[-1]["images_per_s"], built
+
+
+def input_rates(method: str, images: Path, boxes: dict, args: argparse.Namespace) -> dict[str, float]:
+    """Images/s of the input pipelines alone, in this process (one core), over ``--input-batches``
+    batches: what one DataLoader worker delivers on each path, and the device-side views of
+    ``input: gpu`` (synchronised), which bound the training rate however fast the model is."""
+    from selfsup.data.cached_crops import collate_padded
+
+    rates = {}
+    for input in ("cpu", "gpu"):
+        cfg = TrainConfig(method=method, batch_size=args.batch, image_size=args.size, workers=0, device=args.device, input=input)
+        run = Pretraining(cfg, EvalConfig(every=10**6), images, [], boxes_of=boxes.__getitem__)
+        loader = torch.utils.data.DataLoader(
+            run.dataset, batch_size=args.batch, shuffle=True, collate_fn=collate_padded if input == "gpu" else None
+        )
+        batches, start = [], time.perf_counter()
+        for views, _ in loader:
+            batches.append(views)
+            if len(batches) == args.input_batches:
+                break
+        rates[f"{method} {input} input, one worker"] = len(batches) * args.batch / (time.perf_counter() - start)
+        if input == "gpu":
+            generator = torch.Generator().manual_seed(0)
+            on_device = [[t.to(run.device) for t in views] for views in batches]
+            run.device_views(*on_device[0], generator)  # warm-up
+            if run.device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for views in on_device:
+                run.device_views(*views, generator)
+            if run.device.type == "cuda":
+                torch.cuda.synchronize()
+            rates[f"{method} gpu input, device views"] = len(batches) * args.batch / (time.perf_counter() - start)
+    return rates
 
 
 def lightly_loop(images: Path, args: argparse.Namespace) -> float:
@@ -89,6 +124,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model on the gpu-input runs")
+    parser.add_argument("--input-batches", type=int, default=4, help="batches timed for the input pipelines alone")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = generate(tmp, SyntheticConfig(scenes=args.scenes, scene_size=256, object_size=(64, 112), eval_train_per_class=1, eval_val_per_class=1))
@@ -101,6 +137,7 @@ def main() -> None:
                 key = f"ours {method}" + (" gpu-input" if input == "gpu" else "")
                 results[key], built[key] = ours(method, paths.images, boxes, args, input)
         results["lightly loop"] = lightly_loop(paths.images, args)
+        inputs = {**input_rates("simclr", paths.images, boxes, args), **input_rates("samclr", paths.images, boxes, args)}
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
     print(f"ResNet18, {args.size} px views, batch {args.batch}, {args.workers} workers, {args.scenes} scenes of 256 px, on {name}"
@@ -118,6 +155,12 @@ def main() -> None:
     }
     for key, value in ratios.items():
         print(f"{key:30s} {value:.3f}x")
+    print(f"input pipelines alone, images/s (one core; {args.input_batches} batches):")
+    for key, value in inputs.items():
+        print(f"  {key:34s} {value:9.1f}")
+    for method in ("simclr", "samclr"):
+        ratio = inputs[f"{method} gpu input, one worker"] / inputs[f"{method} cpu input, one worker"]
+        print(f"  {method} worker, gpu / cpu input      {ratio:.1f}x")
 
 
 if __name__ == "__main__":

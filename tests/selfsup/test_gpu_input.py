@@ -212,3 +212,18 @@ def test_input_settings_are_validated():
     for bad in ({"input": "tpu"}, {"cache_scale": 0.5}):
         with pytest.raises(ValidationError):
             adapter.validate_python(bad)
+
+
+def test_checkpoints_from_before_the_input_settings_resume_only_on_the_cpu_path(synthetic, boxes, tmp_path):
+    """A checkpoint whose config lacks ``input``/``cache_scale``/``compile`` was made with their
+    defaults: it resumes a run with the defaults and is refused by an ``input: gpu`` run."""
+    old = gpu_run(synthetic, boxes, input="cpu")
+    state = old.state_dict()
+    for key in ("input", "cache_scale", "compile"):
+        del state["config"][key]
+    torch.save(state, tmp_path / "old.pt")
+    same = gpu_run(synthetic, boxes, input="cpu")
+    same.restore(tmp_path / "old.pt")
+    assert same.epoch == 0
+    with pytest.raises(ValueError, match=r"other settings \(input\)"):
+        gpu_run(synthetic, boxes).restore(tmp_path / "old.pt")
