@@ -172,8 +172,8 @@ def gpu_run(synthetic, boxes, **overrides):
 @pytest.mark.parametrize("method", ["samclr", "dino"])
 def test_gpu_input_run_gives_finite_losses(synthetic, boxes, method):
     """SAMCLR's region views and DINO's multi-crop (2 global + 6 local views of two sizes)."""
-    history = gpu_run(synthetic, boxes, method=method).fit()
-    assert [m["epoch"] for m in history] == [1, 2]
+    history = gpu_run(synthetic, boxes, method=method, epochs=1).fit()
+    assert [m["epoch"] for m in history] == [1]
     assert all(math.isfinite(m["train/loss"]) and m["images_per_s"] > 0 for m in history)
 
 
