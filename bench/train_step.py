@@ -17,6 +17,7 @@ delivers on each path, and the device-side views of ``input: gpu``. Absolute num
 machine; the ratios are the point.
 
     python bench/train_step.py [--device cuda] [--batch 256] [--size 128] [--scenes 2048] [--workers 8] [--compile]
+    python bench/train_step.py --device cpu --batch 32 --size 64 --scenes 128 --workers 1 --epochs 2 --threads 1
 """
 
 from __future__ import annotations
@@ -125,7 +126,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--compile", action="store_true", help="torch.compile the model on the gpu-input runs")
     parser.add_argument("--input-batches", type=int, default=4, help="batches timed for the input pipelines alone")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads in this process (0: torch's default); "
+                        "1 on a busy shared CPU, where two spinning threads make every small op many times slower")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         paths = generate(tmp, SyntheticConfig(scenes=args.scenes, scene_size=256, object_size=(64, 112), eval_train_per_class=1, eval_val_per_class=1))
         config = MaskerConfig("ground_truth", {"masks_root": str(paths.masks)}, min_area=1000)
