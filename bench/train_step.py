@@ -1,17 +1,23 @@
-"""Training throughput, side by side in one run: SAMCLR vs SimCLR, and ours vs a plain lightly loop.
+"""Training throughput, side by side in one run: SAMCLR vs SimCLR, CPU vs GPU input, ours vs a plain lightly loop.
 
-All three train the same ResNet18 on the same synthetic scenes with the same batch and view size:
+All train the same ResNet18 on the same synthetic scenes with the same batch and view size:
 
-- ``ours simclr``: ``selfsup.training.Pretraining`` with whole-image views,
+- ``ours simclr``: ``selfsup.training.Pretraining`` with whole-image views made on the CPU,
 - ``ours samclr``: the same with ground-truth region views (``sampling: regions``),
+- ``ours ... gpu-input``: the same two with ``input: gpu``: images decoded once into a cache,
+  workers only draw crop boxes, crops and augmentations run in batches on the device
+  (``--compile`` adds ``torch.compile`` of the model to these),
 - ``lightly loop``: the loop of lightly's SimCLR example: an image folder through
   ``lightly.transforms.SimCLRTransform``, lightly's projection head and NT-Xent, plain SGD,
   no mixed precision.
 
-Each is timed over its last epoch (the first warms up workers, cuDNN and allocators).
-Absolute numbers mean something only on the GPU machine; the ratios are the point.
+Each is timed over its last epoch (the first warms up workers, cuDNN, allocators and compilation);
+building the gpu-input cache is timed apart. Then the input pipelines alone: what one worker
+delivers on each path, and the device-side views of ``input: gpu``. Absolute numbers mean something only on the GPU
+machine; the ratios are the point.
 
-    python bench/train_step.py [--device cuda] [--batch 256] [--size 128] [--scenes 2048] [--workers 8]
+    python bench/train_step.py [--device cuda] [--batch 256] [--size 128] [--scenes 2048] [--workers 8] [--compile]
+    python bench/train_step.py --device cpu --batch 32 --size 64 --scenes 128 --workers 1 --epochs 2 --threads 1
 """
 
 from __future__ import annotations
@@ -35,12 +41,50 @@ from selfsup.data.synthetic import SyntheticConfig, generate  # noqa: E402
 from selfsup.training import Pretraining, resolve_device  # noqa: E402
 
 
-def ours(method: str, images: Path, boxes: dict, args: argparse.Namespace) -> float:
+def ours(method: str, images: Path, boxes: dict, args: argparse.Namespace, input: str = "cpu") -> tuple[float, float]:
+    """(images/s over the last epoch, seconds to build the run: the image cache with ``input: gpu``)."""
     cfg = TrainConfig(
-        method=method, epochs=args.epochs, batch_size=args.batch, image_size=args.size, workers=args.workers, device=args.device
+        method=method, epochs=args.epochs, batch_size=args.batch, image_size=args.size, workers=args.workers,
+        device=args.device, input=input, compile=args.compile and input == "gpu",
     )
+    start = time.perf_counter()
     run = Pretraining(cfg, EvalConfig(every=10**6), images, [], boxes_of=boxes.__getitem__)
-    return run.fit()[-1]["images_per_s"]
+    built = time.perf_counter() - start
+    return run.fit()[-1]["images_per_s"], built
+
+
+def input_rates(method: str, images: Path, boxes: dict, args: argparse.Namespace) -> dict[str, float]:
+    """Images/s of the input pipelines alone, in this process (one core), over ``--input-batches``
+    batches: what one DataLoader worker delivers on each path, and the device-side views of
+    ``input: gpu`` (synchronised), which bound the training rate however fast the model is."""
+    from selfsup.data.cached_crops import collate_padded
+
+    rates = {}
+    for input in ("cpu", "gpu"):
+        cfg = TrainConfig(method=method, batch_size=args.batch, image_size=args.size, workers=0, device=args.device, input=input)
+        run = Pretraining(cfg, EvalConfig(every=10**6), images, [], boxes_of=boxes.__getitem__)
+        loader = torch.utils.data.DataLoader(
+            run.dataset, batch_size=args.batch, shuffle=True, collate_fn=collate_padded if input == "gpu" else None
+        )
+        batches, start = [], time.perf_counter()
+        for views, _ in loader:
+            batches.append(views)
+            if len(batches) == args.input_batches:
+                break
+        rates[f"{method} {input} input, one worker"] = len(batches) * args.batch / (time.perf_counter() - start)
+        if input == "gpu":
+            generator = torch.Generator().manual_seed(0)
+            on_device = [[t.to(run.device) for t in views] for views in batches]
+            run.device_views(*on_device[0], generator)  # warm-up
+            if run.device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for views in on_device:
+                run.device_views(*views, generator)
+            if run.device.type == "cuda":
+                torch.cuda.synchronize()
+            rates[f"{method} gpu input, device views"] = len(batches) * args.batch / (time.perf_counter() - start)
+    return rates
 
 
 def lightly_loop(images: Path, args: argparse.Namespace) -> float:
@@ -80,24 +124,48 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=2048)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model on the gpu-input runs")
+    parser.add_argument("--input-batches", type=int, default=4, help="batches timed for the input pipelines alone")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads in this process (0: torch's default); "
+                        "1 on a busy shared CPU, where two spinning threads make every small op many times slower")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         paths = generate(tmp, SyntheticConfig(scenes=args.scenes, scene_size=256, object_size=(64, 112), eval_train_per_class=1, eval_val_per_class=1))
         config = MaskerConfig("ground_truth", {"masks_root": str(paths.masks)}, min_area=1000)
         masker = config.build()
         boxes = {p: regions_of(masker, config, np.asarray(load_rgb(paths.images / p)), p).boxes for p in list_images(paths.images)}
-        results = {
-            "ours simclr": ours("simclr", paths.images, boxes, args),
-            "ours samclr": ours("samclr", paths.images, boxes, args),
-            "lightly loop": lightly_loop(paths.images, args),
-        }
+        results, built = {}, {}
+        for method in ("simclr", "samclr"):
+            for input in ("cpu", "gpu"):
+                key = f"ours {method}" + (" gpu-input" if input == "gpu" else "")
+                results[key], built[key] = ours(method, paths.images, boxes, args, input)
+        results["lightly loop"] = lightly_loop(paths.images, args)
+        inputs = {**input_rates("simclr", paths.images, boxes, args), **input_rates("samclr", paths.images, boxes, args)}
     device = resolve_device(args.device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-    print(f"ResNet18, {args.size} px views, batch {args.batch}, {args.workers} workers, {args.scenes} scenes of 256 px, on {name}")
+    print(f"ResNet18, {args.size} px views, batch {args.batch}, {args.workers} workers, {args.scenes} scenes of 256 px, on {name}"
+          + (", gpu-input compiled" if args.compile else ""))
     for key, value in results.items():
-        print(f"{key:14s} {value:9.1f} images/s")
-    print(f"samclr / simclr       {results['ours samclr'] / results['ours simclr']:.3f}x")
-    print(f"ours simclr / lightly {results['ours simclr'] / results['lightly loop']:.3f}x")
+        extra = f"   (cache built in {built[key]:.1f} s)" if key.endswith("gpu-input") else ""
+        print(f"{key:24s} {value:9.1f} images/s{extra}")
+    ratios = {
+        "samclr / simclr (cpu input)": results["ours samclr"] / results["ours simclr"],
+        "simclr gpu-input / cpu input": results["ours simclr gpu-input"] / results["ours simclr"],
+        "samclr gpu-input / cpu input": results["ours samclr gpu-input"] / results["ours samclr"],
+        "ours simclr / lightly": results["ours simclr"] / results["lightly loop"],
+        "simclr gpu-input / lightly": results["ours simclr gpu-input"] / results["lightly loop"],
+        "samclr gpu-input / lightly": results["ours samclr gpu-input"] / results["lightly loop"],
+    }
+    for key, value in ratios.items():
+        print(f"{key:30s} {value:.3f}x")
+    print(f"input pipelines alone, images/s (one core; {args.input_batches} batches):")
+    for key, value in inputs.items():
+        print(f"  {key:34s} {value:9.1f}")
+    for method in ("simclr", "samclr"):
+        ratio = inputs[f"{method} gpu input, one worker"] / inputs[f"{method} cpu input, one worker"]
+        print(f"  {method} worker, gpu / cpu input      {ratio:.1f}x")
 
 
 if __name__ == "__main__":

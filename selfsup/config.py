@@ -52,6 +52,21 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     """Mixed precision on CUDA (bf16 where supported, else fp16 with a grad scaler); ignored on CPU."""
+    input: Literal["cpu", "gpu"] = "cpu"
+    """Where views are made. ``cpu``: DataLoader workers decode, crop and augment every view with
+    PIL (lightly's ``SimCLRTransform``), which bounds a fast GPU. ``gpu``: every image is decoded
+    and resized once into an in-memory uint8 cache (see ``cache_scale``), workers only draw crop
+    boxes (the same sampler, so region crops stay inside the enlarged region), and crop + resize,
+    flip, colour jitter, grayscale, blur and normalisation run in batches on the training device
+    with the same distributions (``selfsup.data.device_views``). Works on a CPU device too."""
+    cache_scale: Annotated[float, Field(ge=1)] = 1.5
+    """``input: gpu``: the cache keeps each image with its short side at ``cache_scale`` x the largest
+    view size (1.5 x 128 = 192 px; never upscaled). Crops smaller than the cache resolution are
+    enlarged from it, so raise it when region boxes are small next to the image (Cityscapes'
+    2048 x 1024 frames): memory grows with its square (ImageNette at 1.5: ~1.4 GB)."""
+    compile: bool = False
+    """``torch.compile`` the method module for training steps (the first steps are slower while it
+    compiles; each view size compiles once). Off by default: it pays off on a GPU, rarely on a CPU."""
 
     def resolved(self) -> TrainConfig:
         """The same settings with every None replaced by its default."""

@@ -7,16 +7,21 @@ cosine, so no scheduler state), a NaN guard stops the run with a clear error, an
 function of the state at its start: a run resumed from a checkpoint ends with exactly the weights
 of an uninterrupted one, with or without DataLoader workers.
 
+Views are made on the CPU (DataLoader workers, PIL) or, with ``input: gpu``, from an in-memory
+cache of decoded images on the training device in batches (``selfsup.data.device_views``), whose
+random parameters come from a generator seeded from (seed, epoch) too.
+
 Optimiser (reference code): SGD, lr 0.06 x batch / 256, momentum 0.9, weight decay 5e-4, cosine.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +30,11 @@ import torch
 from masking.sampler import ViewSampler, simclr_photometric
 from selfsup.backbone import resnet18
 from selfsup.config import EvalConfig, TrainConfig
+from selfsup.data.cached_crops import CachedCrops, collate_padded
+from selfsup.data.device_views import DeviceViews
 from selfsup.data.evalsets import EvalSet
-from selfsup.data.images import PretrainImages
+from selfsup.data.image_cache import ImageCache
+from selfsup.data.images import PretrainImages, list_images
 from selfsup.evaluation import extract, knn_top1, linear_top1
 from selfsup.methods import method_spec
 
@@ -91,9 +99,19 @@ class Pretraining:
         self.model = spec.build(backbone, feature_dim, self.cfg).to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
-        photometric = simclr_photometric(cj_strength=self.cfg.cj_strength, blur_prob=self.cfg.blur_prob)
-        sampler = ViewSampler(spec.crops(self.cfg), self.cfg.sampling, self.cfg.c, photometric)
-        self.dataset = PretrainImages(data_root, sampler, boxes_of if self.cfg.sampling == "regions" else None, paths)
+        crops = spec.crops(self.cfg)
+        boxes_of = boxes_of if self.cfg.sampling == "regions" else None
+        self.device_views: DeviceViews | None = None
+        if self.cfg.input == "gpu":  # decode once; per step only crop boxes come from the workers
+            paths = list(paths) if paths is not None else list_images(data_root)
+            short_side = math.ceil(self.cfg.cache_scale * max(spec.size for spec in crops))
+            cache = ImageCache.build(data_root, paths, short_side, threads=max(1, self.cfg.workers))
+            self.dataset = CachedCrops(cache, ViewSampler(crops, self.cfg.sampling, self.cfg.c), boxes_of)
+            self.device_views = DeviceViews(crops, cj_strength=self.cfg.cj_strength, blur_prob=self.cfg.blur_prob)
+        else:
+            photometric = simclr_photometric(cj_strength=self.cfg.cj_strength, blur_prob=self.cfg.blur_prob)
+            sampler = ViewSampler(crops, self.cfg.sampling, self.cfg.c, photometric)
+            self.dataset = PretrainImages(data_root, sampler, boxes_of, paths)
         self.steps_per_epoch = len(self.dataset) // self.cfg.batch_size
         if self.steps_per_epoch == 0:
             raise ValueError(f"batch_size {self.cfg.batch_size} is larger than the pretraining set ({len(self.dataset)} images)")
@@ -105,6 +123,7 @@ class Pretraining:
         self.amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
         self.amp = use_amp
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_amp and self.amp_dtype == torch.float16)
+        self.step_model = torch.compile(self.model) if self.cfg.compile else self.model  # same parameters
         self.epoch = 0
         self.history: list[Metrics] = []
 
@@ -120,8 +139,10 @@ class Pretraining:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        if state["config"] != asdict(self.cfg):
-            changed = sorted(k for k in state["config"] if state["config"][k] != asdict(self.cfg).get(k))
+        # a setting added since the checkpoint was written had its default then
+        saved = {**{f.name: f.default for f in fields(TrainConfig)}, **state["config"]}
+        if saved != asdict(self.cfg):
+            changed = sorted(k for k in saved if saved[k] != asdict(self.cfg).get(k))
             raise ValueError(f"checkpoint was made with other settings ({', '.join(changed)}); refusing to resume")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -159,7 +180,9 @@ class Pretraining:
             generator=torch.Generator().manual_seed(seed),
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
+            collate_fn=collate_padded if self.device_views is not None else None,
         )
+        augment = torch.Generator().manual_seed(_epoch_seed(seed, 1))  # input: gpu's photometric draws
         self.model.train()
         losses = []
         images = 0
@@ -172,11 +195,15 @@ class Pretraining:
                 group["lr"] = float(self.lr[step])
             if on_step_start is not None:
                 on_step_start(step, len(self.lr))
-            views = [v.to(self.device, non_blocking=True) for v in views]
+            if self.device_views is not None:
+                pixels, sizes, boxes = (t.to(self.device, non_blocking=True) for t in views)
+                views = self.device_views(pixels, sizes, boxes, augment)
+            else:
+                views = [v.to(self.device, non_blocking=True) for v in views]
             if self.device.type == "cuda":
                 views = [v.contiguous(memory_format=torch.channels_last) for v in views]
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                loss = self.model(views)
+                loss = self.step_model(views)
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"loss is {loss.item()} at epoch {self.epoch + 1}, step {i + 1} "

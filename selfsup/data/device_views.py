@@ -1,0 +1,180 @@
+"""SimCLR's views made in batches on the training device (``input: gpu``).
+
+The same law, view by view, as the CPU path (``masking.sampler``, itself lightly's
+``SimCLRTransform``), in the same order:
+
+1. crop + resize from the cached uint8 image with PIL's antialiased bilinear filter (a triangle as
+   wide as an output pixel when shrinking, plain bilinear when enlarging; the same weights as
+   ``Image.resize(box=...)`` and torch's ``interpolate(antialias=True)``), as two batched matrix
+   products per crop size: exact where ``roi_align``'s box average is visibly sharper (measured:
+   +15 % mean gradient at a 4x shrink);
+2. horizontal flip, p = 0.5;
+3. colour jitter with p = 0.8: brightness, contrast and saturation factors uniform in
+   [max(0, 1 - 0.8 s), 1 + 0.8 s], hue shift uniform in [-0.2 s, 0.2 s] (s = ``cj_strength``),
+   applied in a random order drawn per view, as ``torchvision.transforms.ColorJitter`` does; the four
+   steps are ``kornia.enhance``'s torchvision formulas (multiply; blend with the grayscale mean;
+   blend with the grayscale; hue shift in HSV);
+4. grayscale, p = 0.2 (ITU-R 601 luma, as PIL's ``convert("L")``);
+5. Gaussian blur with p = ``blur_prob``, sigma uniform in [0.1, 2] px (lightly: PIL's
+   ``GaussianBlur(radius=sigma)``; here ``kornia.filters.gaussian_blur2d`` with a kernel reaching
+   3 sigma of the largest sigma, replicated borders);
+6. ImageNet normalisation.
+
+Not ``kornia.augmentation.ColorJitter``: it draws one order for the whole batch (its generator's
+``randperm(4)``) and takes its parameters from the global RNG.
+
+Every random parameter is drawn on the host, a few numbers per view, from the ``torch.Generator``
+the caller passes (training seeds it from (seed, epoch)): the views do not depend on the device
+and a resumed epoch repeats exactly. The parameters reach the device by non-blocking copies; the
+host never waits for the device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from kornia.color import rgb_to_grayscale
+from kornia.enhance import (
+    adjust_brightness_accumulative,
+    adjust_contrast_with_mean_subtraction,
+    adjust_hue,
+    adjust_saturation_with_gray_subtraction,
+)
+from kornia.filters import gaussian_blur2d
+
+from masking.sampler import IMAGENET_MEAN, IMAGENET_STD, CropSpec
+
+
+def _hue(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
+    return adjust_hue(x, turns * (2 * math.pi))  # torchvision: fractions of a turn; kornia: radians
+
+
+def bilinear_weights(start: torch.Tensor, end: torch.Tensor, out: int, extent: torch.Tensor, length: int) -> torch.Tensor:
+    """PIL's antialiased bilinear resampling weights along one axis, one row per output pixel.
+
+    ``start``/``end`` (...): the crop along the axis in input pixels; ``extent`` (...): the image's
+    length (pixels beyond it are padding and get no weight); ``length``: the padded length.
+    Returns (..., out, length), rows summing to 1. As PIL's ``ImagingResample``: output pixel ``i``
+    is centred at ``start + (i + 0.5) * scale`` and weighs input pixel centres with a triangle of
+    half-width ``max(scale, 1)``.
+    """
+    scale = (end - start) / out
+    support = scale.clamp(min=1)[..., None, None]
+    steps = torch.arange(out, device=start.device, dtype=start.dtype) + 0.5
+    centres = start[..., None, None] + steps[:, None] * scale[..., None, None]
+    positions = torch.arange(length, device=start.device, dtype=start.dtype)
+    weights = (1 - (positions + 0.5 - centres).abs() / support).clamp_(min=0)
+    weights = weights * (positions < extent[..., None, None])
+    return weights / weights.sum(-1, keepdim=True)
+
+
+def resized_crops(images: torch.Tensor, sizes: torch.Tensor, boxes: torch.Tensor, out: int) -> torch.Tensor:
+    """Crops ``boxes`` (B, n, 4) of ``images`` (B, 3, H, W), each resized to out x out: (B * n, 3, out, out).
+
+    Separable: the columns of every crop of an image in one matrix product, then the rows of each crop.
+    """
+    batch, _, height, width = images.shape
+    n = boxes.shape[1]
+    wx = bilinear_weights(boxes[..., 0], boxes[..., 2], out, sizes[:, 1:2], width)  # (B, n, out, W)
+    wy = bilinear_weights(boxes[..., 1], boxes[..., 3], out, sizes[:, 0:1], height)  # (B, n, out, H)
+    cols = images.reshape(batch, 3 * height, width) @ wx.reshape(batch, n * out, width).transpose(1, 2)
+    cols = cols.view(batch, 3, height, n, out).permute(0, 3, 2, 1, 4).reshape(batch * n, height, 3 * out)
+    rows = wy.reshape(batch * n, out, height) @ cols  # (B * n, out, 3 * out)
+    return rows.view(batch * n, out, 3, out).permute(0, 2, 1, 3).contiguous()
+
+
+JITTER_STEPS = (adjust_brightness_accumulative, adjust_contrast_with_mean_subtraction, adjust_saturation_with_gray_subtraction, _hue)
+
+
+class DeviceViews:
+    """``(images, sizes, boxes, generator) -> views``: images (B, 3, H, W) uint8 (zero-padded),
+    their sizes and crop boxes (B, V, 4) (x0, y0, x1, y1) in their pixels, all on the training
+    device; views as the CPU path returns them: one (B, 3, size, size) float tensor per view, in
+    the order of ``crops``.
+
+    The parameters and defaults are ``masking.sampler.simclr_photometric``'s.
+    """
+
+    def __init__(
+        self,
+        crops: Sequence[CropSpec],
+        cj_prob: float = 0.8,
+        cj_strength: float = 1.0,
+        gray_prob: float = 0.2,
+        blur_prob: float = 0.5,
+        sigmas: tuple[float, float] = (0.1, 2.0),
+        hflip_prob: float = 0.5,
+        normalize: bool = True,
+    ):
+        self.crops = tuple(crops)
+        self.cj_prob, self.gray_prob, self.blur_prob, self.hflip_prob = cj_prob, gray_prob, blur_prob, hflip_prob
+        self.sigmas, self.normalize = sigmas, normalize
+        s = cj_strength
+        if 0.2 * s > 0.5:
+            raise ValueError(f"cj_strength {s} gives a hue jitter above 0.5 (torchvision's limit)")
+        self.jitter_low = torch.tensor([max(0.0, 1 - 0.8 * s)] * 3 + [-0.2 * s], dtype=torch.float64)
+        self.jitter_high = torch.tensor([1 + 0.8 * s] * 3 + [0.2 * s], dtype=torch.float64)
+        self.blur_kernel = 2 * math.ceil(3 * sigmas[1]) + 1
+        self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def __call__(
+        self, images: torch.Tensor, sizes: torch.Tensor, boxes: torch.Tensor, generator: torch.Generator
+    ) -> list[torch.Tensor]:
+        """``sizes`` (B, 2): each image's (height, width) inside the padded batch."""
+        batch = len(images)
+        pixels = images.float()
+        sizes = sizes.to(pixels.dtype)
+        boxes = boxes.to(pixels.dtype)
+        views: list[torch.Tensor] = []
+        first = 0
+        for spec in self.crops:
+            crops = resized_crops(pixels, sizes, boxes[:, first : first + spec.n], spec.size)
+            crops = self.photometric(crops.div_(255).clamp_(0, 1), generator)
+            views.extend(crops.view(batch, spec.n, 3, spec.size, spec.size).unbind(1))
+            first += spec.n
+        return views
+
+    def photometric(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Flip, colour jitter, grayscale, blur and normalisation of (N, 3, h, w) views in [0, 1]."""
+        n = len(x)
+        u = torch.rand(n, 9, generator=generator, dtype=torch.float64)
+        order = torch.rand(n, 4, generator=generator).argsort(dim=1)  # a uniform random order per view
+        jitter = u[:, 1] < self.cj_prob
+        factors = self.jitter_low + (self.jitter_high - self.jitter_low) * u[:, 2:6]
+        sigma = self.sigmas[0] + (self.sigmas[1] - self.sigmas[0]) * u[:, 8]
+        # which views each step touches, in the order the steps run
+        steps: list[tuple[str, int, torch.Tensor]] = [("flip", -1, u[:, 0] < self.hflip_prob)]
+        for position in range(4):
+            steps += [("jitter", j, jitter & (order[:, position] == j)) for j in range(4)]
+        steps += [("gray", -1, u[:, 6] < self.gray_prob), ("blur", -1, u[:, 7] < self.blur_prob)]
+        indices = [torch.nonzero(mask).flatten() for _, _, mask in steps]
+        on_device = torch.cat(indices).to(x.device, non_blocking=True).split([len(i) for i in indices])
+        device_factors = factors.to(x.dtype).to(x.device, non_blocking=True)
+        for (name, j, _), host_index, index in zip(steps, indices, on_device):
+            if not len(host_index):
+                continue
+            chosen = x.index_select(0, index)
+            if name == "flip":
+                chosen = chosen.flip(-1)
+            elif name == "jitter":
+                chosen = JITTER_STEPS[j](chosen, device_factors.index_select(0, index)[:, j])
+            elif name == "gray":
+                chosen = rgb_to_grayscale(chosen).expand(-1, 3, -1, -1)
+            else:
+                sig = sigma[host_index].to(x.dtype)[:, None].expand(-1, 2).contiguous()
+                chosen = gaussian_blur2d(chosen, self.blur_kernel, sig, border_type="replicate")
+            x.index_copy_(0, index, chosen)
+        if self.normalize:
+            mean, std = self._normalisation(x.device)
+            x = (x - mean) / std
+        return x
+
+    def _normalisation(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if device not in self._stats:
+            self._stats[device] = (
+                torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1).to(device),
+                torch.tensor(IMAGENET_STD).view(1, 3, 1, 1).to(device),
+            )
+        return self._stats[device]

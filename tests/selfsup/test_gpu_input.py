@@ -1,0 +1,229 @@
+"""``input: gpu``: cached images, crop boxes on the CPU, views made in batches on the device.
+
+Run here on a CPU device: the device path is the same code on either.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.stats import ks_2samp
+
+from masking.regions import enlarge_boxes
+from masking.sampler import IMAGENET_MEAN, IMAGENET_STD, CropSpec, ViewSampler, simclr_photometric
+from selfsup.data.cached_crops import CachedCrops, collate_padded
+from selfsup.data.device_views import DeviceViews
+from selfsup.data.image_cache import ImageCache
+from selfsup.data.images import list_images, load_rgb
+
+ALPHA = 1e-3  # per statistic: a true match fails one of the ~10 comparisons below with p < 1 %
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    """A real photo (scikit-image's cat), 160 x 120, as a file."""
+    from skimage.data import chelsea
+
+    root = tmp_path_factory.mktemp("photo")
+    Image.fromarray(chelsea()).resize((160, 120), Image.BICUBIC).save(root / "cat.png")
+    return root
+
+
+def cpu_views(image, crops, sampling, boxes, draws, seed):
+    torch.manual_seed(seed)
+    sampler = ViewSampler(crops, sampling, 1.3, simclr_photometric())
+    return [torch.stack(views) for views in zip(*(sampler(image, boxes) for _ in range(draws)))]
+
+
+def device_views(cache, crops, sampling, boxes, draws, seed, photometric=None, batch=250):
+    """Views of image 0 of ``cache`` through the gpu path, and their crop boxes in original pixels."""
+    torch.manual_seed(seed)
+    dataset = CachedCrops(cache, ViewSampler(crops, sampling, 1.3), None if boxes is None else lambda _: boxes)
+    make = DeviceViews(crops, **(photometric or {}))
+    generator = torch.Generator().manual_seed(seed + 1)
+    views, crop_boxes = [], []
+    width, height = cache.original_sizes[0]
+    _, h, w = cache.images[0].shape
+    for _ in range(math.ceil(draws / batch)):
+        (pixels, sizes, boxes_), _ = collate_padded([dataset[0] for _ in range(batch)])
+        views.append(make(pixels, sizes, boxes_, generator))
+        crop_boxes.append(boxes_ * torch.tensor([width / w, height / h, width / w, height / h]))
+    return [torch.cat(v)[:draws] for v in zip(*views)], torch.cat(crop_boxes)[:draws]
+
+
+def statistics(views: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per view: channel means, contrast, saturation, sharpness (pixels back in [0, 1])."""
+    x = views * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    stats = {f"mean {c}": x[:, i].mean((1, 2)) for i, c in enumerate("RGB")}
+    stats["std"] = x.std((1, 2, 3))
+    stats["saturation"] = (x.amax(1) - x.amin(1)).mean((1, 2))
+    stats["sharpness"] = (x[..., 1:] - x[..., :-1]).abs().mean((1, 2, 3))
+    return stats
+
+
+def assert_same_distribution(a: dict, b: dict) -> None:
+    for key, values in a.items():
+        result = ks_2samp(values.numpy(), b[key].numpy())
+        assert result.pvalue > ALPHA, f"{key}: {values.mean():.4f} vs {b[key].mean():.4f}, KS p = {result.pvalue:.2g}"
+
+
+def test_device_views_match_the_cpu_views_in_distribution(photo):
+    """Whole-image sampling, SimCLR's augmentations: 2,000 views each way, every statistic agrees."""
+    image = load_rgb(photo / "cat.png")
+    crops = (CropSpec(2, 32),)
+    cpu = cpu_views(image, crops, "random", None, 1000, seed=0)
+    cache = ImageCache.build(photo, ["cat.png"], short_side=200)  # no resize: only the augmentations differ
+    dev, _ = device_views(cache, crops, "random", None, 1000, seed=0)
+    assert [tuple(v.shape) for v in dev] == [tuple(v.shape) for v in cpu] == [(1000, 3, 32, 32)] * 2
+    assert_same_distribution(statistics(torch.cat(cpu)), statistics(torch.cat(dev)))
+
+
+def test_region_views_match_the_cpu_views_from_a_smaller_cache(photo):
+    """Region sampling from a cache at half the size: crop boxes (back in original pixels) and view
+    statistics agree with the CPU path on the full image, and every crop lies in one enlarged region."""
+    image = load_rgb(photo / "cat.png")
+    regions = np.array([[20, 10, 90, 80], [70, 40, 150, 110]])
+    crops = (CropSpec(2, 32),)
+    cpu = cpu_views(image, crops, "regions", regions, 1000, seed=1)
+    torch.manual_seed(1)
+    sampler = ViewSampler(crops, "regions", 1.3)
+    cpu_boxes = torch.tensor([sampler.crop_boxes(160, 120, regions) for _ in range(1000)])
+    cache = ImageCache.build(photo, ["cat.png"], short_side=60)
+    assert cache.images[0].shape == (3, 60, 80)
+    dev, dev_boxes = device_views(cache, crops, "regions", regions, 1000, seed=2)
+    for k, name in enumerate(("x0", "y0", "x1", "y1")):
+        for view in range(2):
+            result = ks_2samp(cpu_boxes[:, view, k].numpy(), dev_boxes[:, view, k].numpy())
+            assert result.pvalue > ALPHA, (name, view, result.pvalue)
+    enlarged = torch.tensor(enlarge_boxes(regions, 1.3, 160, 120))
+    inside = (dev_boxes[:, :, None, :2] >= enlarged[None, None, :, :2] - 1e-3).all(-1) & (
+        dev_boxes[:, :, None, 2:] <= enlarged[None, None, :, 2:] + 1e-3
+    ).all(-1)  # (draws, views, regions)
+    assert inside.all(1).any(1).all(), "all views of a draw lie inside one enlarged region"
+    assert_same_distribution(statistics(torch.cat(cpu)), statistics(torch.cat(dev)))
+
+
+def test_region_views_show_only_the_region_pixels():
+    """A red and a green square on black: every view of a draw, made on the device, is all red or all green."""
+    img = np.zeros((120, 160, 3), np.uint8)
+    img[10:60, 10:60] = (255, 0, 0)
+    img[50:110, 90:150] = (0, 255, 0)
+    regions = np.array([[10, 10, 60, 60], [90, 50, 150, 110]])
+    cache = ImageCache(["squares"], [np.ascontiguousarray(img.transpose(2, 0, 1))], [(160, 120)], 120)
+    crops = (CropSpec(2, 24), CropSpec(3, 12, scale=(0.05, 0.4)))
+    off = {"cj_prob": 0, "gray_prob": 0, "blur_prob": 0, "normalize": False}
+    torch.manual_seed(0)
+    dataset = CachedCrops(cache, ViewSampler(crops, "regions", c=1.0), lambda _: regions)
+    (pixels, sizes, boxes), _ = collate_padded([dataset[0] for _ in range(100)])
+    views = DeviceViews(crops, **off)(pixels, sizes, boxes, torch.Generator().manual_seed(0))
+    assert [tuple(v.shape[1:]) for v in views] == [(3, 24, 24)] * 2 + [(3, 12, 12)] * 3
+    means = torch.stack([v.mean((2, 3)) for v in views], 1)  # (draws, views, 3)
+    colour = means.argmax(-1)
+    assert (colour == colour[:, :1]).all() and (means.amax(-1) > 0.95).all()
+    assert 30 < (colour[:, 0] == 0).sum() < 70  # the region is picked uniformly
+
+
+def test_cache_holds_each_image_decoded_and_resized_once(tmp_path):
+    """The cached pixels are the file's, resized once (short side to the cache's, never upscaled),
+    and region boxes land on the same objects in cache pixels. Unreadable files are left out."""
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, (100, 240, 3), dtype=np.uint8)
+    big[20:60, 100:180] = (0, 0, 255)  # an object at box (100, 20, 180, 60)
+    Image.fromarray(big).save(tmp_path / "big.png")
+    Image.fromarray(rng.integers(0, 256, (30, 20, 3), dtype=np.uint8)).save(tmp_path / "small.jpg")
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    with pytest.warns(UserWarning, match="skipping 1 unreadable image"):
+        cache = ImageCache.build(tmp_path, list_images(tmp_path), short_side=50, threads=2)
+    assert cache.paths == ["big.png", "small.jpg"]
+    expected = load_rgb(tmp_path / "big.png").resize((120, 50), Image.BICUBIC)
+    assert np.array_equal(cache.images[0], np.asarray(expected).transpose(2, 0, 1))
+    assert np.array_equal(cache.images[1], np.asarray(load_rgb(tmp_path / "small.jpg")).transpose(2, 0, 1))
+    assert cache.original_sizes == [(240, 100), (20, 30)]
+    x0, y0, x1, y1 = cache.to_cache(0, np.array([[100, 20, 180, 60]]))[0]
+    assert (x0, y0, x1, y1) == pytest.approx((50, 10, 90, 30))
+    inside = cache.images[0][:, int(y0) + 1 : int(y1) - 1, int(x0) + 1 : int(x1) - 1]
+    assert (inside[2] == 255).all() and (inside[:2] == 0).all()
+
+
+@pytest.fixture(scope="module")
+def boxes(synthetic):
+    from masking.maskers import MaskerConfig, regions_of
+    from tests.conftest import TINY_MIN_AREA
+
+    config = MaskerConfig("ground_truth", {"masks_root": str(synthetic.masks)}, min_area=TINY_MIN_AREA)
+    masker = config.build()
+    return {
+        rel: regions_of(masker, config, np.asarray(load_rgb(synthetic.images / rel)), rel).boxes
+        for rel in list_images(synthetic.images)
+    }
+
+
+def gpu_run(synthetic, boxes, **overrides):
+    from selfsup.config import EvalConfig, TrainConfig
+    from selfsup.training import Pretraining
+
+    settings = {"epochs": 2, "batch_size": 16, "image_size": 32, "backbone_width": 8, "stem": "cifar", "input": "gpu"}
+    train = TrainConfig(**{**settings, "workers": 0, **overrides})
+    return Pretraining(train, EvalConfig(every=100, linear_epochs=1), synthetic.images, [], boxes_of=boxes.__getitem__)
+
+
+@pytest.mark.parametrize("method", ["samclr", "dino"])
+def test_gpu_input_run_gives_finite_losses(synthetic, boxes, method):
+    """SAMCLR's region views and DINO's multi-crop (2 global + 6 local views of two sizes)."""
+    history = gpu_run(synthetic, boxes, method=method, epochs=1).fit()
+    assert [m["epoch"] for m in history] == [1]
+    assert all(math.isfinite(m["train/loss"]) and m["images_per_s"] > 0 for m in history)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_gpu_input_run_resumes_exactly(synthetic, boxes, tmp_path, workers):
+    full = gpu_run(synthetic, boxes, method="samclr", workers=workers)
+    full.fit()
+
+    class Interrupted(Exception):
+        pass
+
+    def save_then_die(metrics, trainer):
+        trainer.save(tmp_path / "ckpt.pt")
+        if metrics["epoch"] == 1:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        gpu_run(synthetic, boxes, method="samclr", workers=workers).fit(save_then_die)
+    resumed = gpu_run(synthetic, boxes, method="samclr", workers=workers)
+    resumed.restore(tmp_path / "ckpt.pt")
+    assert resumed.epoch == 1
+    resumed.fit()
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert [m["train/loss"] for m in full.history] == [m["train/loss"] for m in resumed.history]
+
+
+def test_input_settings_are_validated():
+    from pydantic import TypeAdapter, ValidationError
+
+    from selfsup.config import TrainConfig
+
+    adapter = TypeAdapter(TrainConfig)
+    assert adapter.validate_python({"input": "gpu", "cache_scale": 2.0, "compile": True}).input == "gpu"
+    for bad in ({"input": "tpu"}, {"cache_scale": 0.5}):
+        with pytest.raises(ValidationError):
+            adapter.validate_python(bad)
+
+
+def test_checkpoints_from_before_the_input_settings_resume_only_on_the_cpu_path(synthetic, boxes, tmp_path):
+    """A checkpoint whose config lacks ``input``/``cache_scale``/``compile`` was made with their
+    defaults: it resumes a run with the defaults and is refused by an ``input: gpu`` run."""
+    old = gpu_run(synthetic, boxes, input="cpu")
+    state = old.state_dict()
+    for key in ("input", "cache_scale", "compile"):
+        del state["config"][key]
+    torch.save(state, tmp_path / "old.pt")
+    same = gpu_run(synthetic, boxes, input="cpu")
+    same.restore(tmp_path / "old.pt")
+    assert same.epoch == 0
+    with pytest.raises(ValueError, match=r"other settings \(input\)"):
+        gpu_run(synthetic, boxes).restore(tmp_path / "old.pt")
