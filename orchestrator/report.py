@@ -287,11 +287,11 @@ def knn_figure(configs: Sequence[Configuration], sets: Sequence[str]) -> bytes:
         ax.set_ylabel("top-1 (%)")
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=min(3, len(labels)), fontsize=8)
-        fig.subplots_adjust(bottom=0.12 + 0.05 * math.ceil(len(labels) / 3))
+    if handles:  # below the panels, a column per panel; "tight" keeps long labels whole
+        fig.tight_layout()
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=max(1, min(len(sets), 3)), fontsize=8)
     out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=110)
+    fig.savefig(out, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return out.getvalue()
 
