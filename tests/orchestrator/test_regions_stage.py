@@ -127,14 +127,14 @@ def test_precompute_killed_mid_way_finishes_without_recomputing(ray_session, tmp
     assert not job.store.exists()
     with pytest.raises(FileNotFoundError, match="never completed"):
         RegionStore.load(job.store)
-    shards = {s.name: pq.read_table(s).column("path").to_pylist() for s in parts.glob("*.parquet")}
+    shards = {s.name: pq.read_table(s.local_path).column("path").to_pylist() for s in parts.glob("*.parquet")}
     done = [p for rows in shards.values() for p in rows]
     assert 0 < len(done) < len(paths) and len(set(done)) == len(done)
     log = []
     store = compute_store(job, Dataset("many", images, None, paths), actors=1, actor_gpus=0, batch_size=8, log=log.append)
     assert f"{len(done)} images done by an interrupted run, {len(paths) - len(done)} to go" in log[0]
     assert f"({len(paths) - len(done)} computed now, {len(done)} kept from an interrupted run, 0 duplicate rows dropped)" in log[-1]
-    written = pq.read_table(job.store).column("path").to_pylist()
+    written = pq.read_table(job.store.local_path).column("path").to_pylist()
     assert sorted(written) == sorted(paths)  # every image once: none missing, none twice
     assert list(store.errors) == ["broken.jpg"] and len(store) == len(paths)
     for rel in (done[0], next(p for p in paths if p not in done and p != "broken.jpg")):
