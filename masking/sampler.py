@@ -88,27 +88,43 @@ class RandomGaussianBlur:
         return img
 
 
-def simclr_photometric(
-    cj_prob: float = 0.8,
-    cj_strength: float = 1.0,
-    gray_prob: float = 0.2,
-    blur_prob: float = 0.5,
-    sigmas: tuple[float, float] = (0.1, 2.0),
-    hflip_prob: float = 0.5,
-    normalize: bool = True,
-) -> T.Compose:
-    """SimCLR's augmentations after the crop, with ``lightly.transforms.SimCLRTransform``'s defaults."""
-    s = cj_strength
-    steps = [
-        T.RandomHorizontalFlip(hflip_prob),
-        T.RandomApply([T.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)], p=cj_prob),
-        T.RandomGrayscale(gray_prob),
-        RandomGaussianBlur(blur_prob, sigmas),
-        T.ToTensor(),
-    ]
-    if normalize:
-        steps.append(T.Normalize(IMAGENET_MEAN, IMAGENET_STD))
-    return T.Compose(steps)
+@dataclass(frozen=True)
+class Photometric:
+    """SimCLR's augmentations after the crop, with ``lightly.transforms.SimCLRTransform``'s
+    defaults: the one set of settings both input paths draw from (PIL on CPU workers here,
+    ``selfsup.data.device_views.DeviceViews`` on the training device)."""
+
+    cj_prob: float = 0.8
+    cj_strength: float = 1.0
+    gray_prob: float = 0.2
+    blur_prob: float = 0.5
+    sigmas: tuple[float, float] = (0.1, 2.0)
+    hflip_prob: float = 0.5
+    normalize: bool = True
+
+    @property
+    def jitter(self) -> tuple[float, float, float, float]:
+        """Brightness, contrast, saturation and hue jitter: lightly's 0.8/0.8/0.8/0.2 × strength."""
+        s = self.cj_strength
+        return (0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)
+
+    def compose(self) -> T.Compose:
+        """The PIL/torchvision pipeline: flip, jitter, grayscale, blur, to tensor, normalise."""
+        steps = [
+            T.RandomHorizontalFlip(self.hflip_prob),
+            T.RandomApply([T.ColorJitter(*self.jitter)], p=self.cj_prob),
+            T.RandomGrayscale(self.gray_prob),
+            RandomGaussianBlur(self.blur_prob, self.sigmas),
+            T.ToTensor(),
+        ]
+        if self.normalize:
+            steps.append(T.Normalize(IMAGENET_MEAN, IMAGENET_STD))
+        return T.Compose(steps)
+
+
+def simclr_photometric(**settings) -> T.Compose:
+    """``Photometric(**settings).compose()``: SimCLR's augmentations after the crop."""
+    return Photometric(**settings).compose()
 
 
 class ViewSampler:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from masking.sampler import ViewSampler, simclr_photometric
+from masking.sampler import Photometric, ViewSampler
 from selfsup.backbone import resnet18
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.cached_crops import CachedCrops, collate_padded
@@ -102,15 +102,15 @@ class Pretraining:
         crops = spec.crops(self.cfg)
         boxes_of = boxes_of if self.cfg.sampling == "regions" else None
         self.device_views: DeviceViews | None = None
+        photometric = Photometric(cj_strength=self.cfg.cj_strength, blur_prob=self.cfg.blur_prob)
         if self.cfg.input == "gpu":  # decode once; per step only crop boxes come from the workers
             paths = list(paths) if paths is not None else list_images(data_root)
             short_side = math.ceil(self.cfg.cache_scale * max(spec.size for spec in crops))
             cache = ImageCache.build(data_root, paths, short_side, threads=max(1, self.cfg.workers))
             self.dataset = CachedCrops(cache, ViewSampler(crops, self.cfg.sampling, self.cfg.c), boxes_of)
-            self.device_views = DeviceViews(crops, cj_strength=self.cfg.cj_strength, blur_prob=self.cfg.blur_prob)
+            self.device_views = DeviceViews(crops, photometric)
         else:
-            photometric = simclr_photometric(cj_strength=self.cfg.cj_strength, blur_prob=self.cfg.blur_prob)
-            sampler = ViewSampler(crops, self.cfg.sampling, self.cfg.c, photometric)
+            sampler = ViewSampler(crops, self.cfg.sampling, self.cfg.c, photometric.compose())
             self.dataset = PretrainImages(data_root, sampler, boxes_of, paths)
         self.steps_per_epoch = len(self.dataset) // self.cfg.batch_size
         if self.steps_per_epoch == 0:

@@ -44,7 +44,7 @@ from kornia.enhance import (
 )
 from kornia.filters import gaussian_blur2d
 
-from masking.sampler import IMAGENET_MEAN, IMAGENET_STD, CropSpec
+from masking.sampler import IMAGENET_MEAN, IMAGENET_STD, CropSpec, Photometric
 
 
 def _hue(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
@@ -94,29 +94,20 @@ class DeviceViews:
     device; views as the CPU path returns them: one (B, 3, size, size) float tensor per view, in
     the order of ``crops``.
 
-    The parameters and defaults are ``masking.sampler.simclr_photometric``'s.
+    ``photometric``: the settings the CPU path uses too (``masking.sampler.Photometric``).
     """
 
-    def __init__(
-        self,
-        crops: Sequence[CropSpec],
-        cj_prob: float = 0.8,
-        cj_strength: float = 1.0,
-        gray_prob: float = 0.2,
-        blur_prob: float = 0.5,
-        sigmas: tuple[float, float] = (0.1, 2.0),
-        hflip_prob: float = 0.5,
-        normalize: bool = True,
-    ):
+    def __init__(self, crops: Sequence[CropSpec], photometric: Photometric = Photometric()):
         self.crops = tuple(crops)
-        self.cj_prob, self.gray_prob, self.blur_prob, self.hflip_prob = cj_prob, gray_prob, blur_prob, hflip_prob
-        self.sigmas, self.normalize = sigmas, normalize
-        s = cj_strength
-        if 0.2 * s > 0.5:
-            raise ValueError(f"cj_strength {s} gives a hue jitter above 0.5 (torchvision's limit)")
-        self.jitter_low = torch.tensor([max(0.0, 1 - 0.8 * s)] * 3 + [-0.2 * s], dtype=torch.float64)
-        self.jitter_high = torch.tensor([1 + 0.8 * s] * 3 + [0.2 * s], dtype=torch.float64)
-        self.blur_kernel = 2 * math.ceil(3 * sigmas[1]) + 1
+        self.settings = p = photometric
+        brightness, contrast, saturation, hue = p.jitter
+        if hue > 0.5:
+            raise ValueError(f"cj_strength {p.cj_strength} gives a hue jitter above 0.5 (torchvision's limit)")
+        self.jitter_low = torch.tensor(
+            [max(0.0, 1 - brightness), max(0.0, 1 - contrast), max(0.0, 1 - saturation), -hue], dtype=torch.float64
+        )
+        self.jitter_high = torch.tensor([1 + brightness, 1 + contrast, 1 + saturation, hue], dtype=torch.float64)
+        self.blur_kernel = 2 * math.ceil(3 * p.sigmas[1]) + 1
         self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(
@@ -138,17 +129,17 @@ class DeviceViews:
 
     def photometric(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Flip, colour jitter, grayscale, blur and normalisation of (N, 3, h, w) views in [0, 1]."""
-        n = len(x)
+        n, p = len(x), self.settings
         u = torch.rand(n, 9, generator=generator, dtype=torch.float64)
         order = torch.rand(n, 4, generator=generator).argsort(dim=1)  # a uniform random order per view
-        jitter = u[:, 1] < self.cj_prob
+        jitter = u[:, 1] < p.cj_prob
         factors = self.jitter_low + (self.jitter_high - self.jitter_low) * u[:, 2:6]
-        sigma = self.sigmas[0] + (self.sigmas[1] - self.sigmas[0]) * u[:, 8]
+        sigma = p.sigmas[0] + (p.sigmas[1] - p.sigmas[0]) * u[:, 8]
         # which views each step touches, in the order the steps run
-        steps: list[tuple[str, int, torch.Tensor]] = [("flip", -1, u[:, 0] < self.hflip_prob)]
+        steps: list[tuple[str, int, torch.Tensor]] = [("flip", -1, u[:, 0] < p.hflip_prob)]
         for position in range(4):
             steps += [("jitter", j, jitter & (order[:, position] == j)) for j in range(4)]
-        steps += [("gray", -1, u[:, 6] < self.gray_prob), ("blur", -1, u[:, 7] < self.blur_prob)]
+        steps += [("gray", -1, u[:, 6] < p.gray_prob), ("blur", -1, u[:, 7] < p.blur_prob)]
         indices = [torch.nonzero(mask).flatten() for _, _, mask in steps]
         on_device = torch.cat(indices).to(x.device, non_blocking=True).split([len(i) for i in indices])
         device_factors = factors.to(x.dtype).to(x.device, non_blocking=True)
@@ -166,7 +157,7 @@ class DeviceViews:
                 sig = sigma[host_index].to(x.dtype)[:, None].expand(-1, 2).contiguous()
                 chosen = gaussian_blur2d(chosen, self.blur_kernel, sig, border_type="replicate")
             x.index_copy_(0, index, chosen)
-        if self.normalize:
+        if p.normalize:
             mean, std = self._normalisation(x.device)
             x = (x - mean) / std
         return x

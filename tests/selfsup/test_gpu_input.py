@@ -12,7 +12,7 @@ from PIL import Image
 from scipy.stats import ks_2samp
 
 from masking.regions import enlarge_boxes
-from masking.sampler import IMAGENET_MEAN, IMAGENET_STD, CropSpec, ViewSampler, simclr_photometric
+from masking.sampler import IMAGENET_MEAN, IMAGENET_STD, CropSpec, Photometric, ViewSampler, simclr_photometric
 from selfsup.data.cached_crops import CachedCrops, collate_padded
 from selfsup.data.device_views import DeviceViews
 from selfsup.data.image_cache import ImageCache
@@ -41,7 +41,7 @@ def device_views(cache, crops, sampling, boxes, draws, seed, photometric=None, b
     """Views of image 0 of ``cache`` through the gpu path, and their crop boxes in original pixels."""
     torch.manual_seed(seed)
     dataset = CachedCrops(cache, ViewSampler(crops, sampling, 1.3), None if boxes is None else lambda _: boxes)
-    make = DeviceViews(crops, **(photometric or {}))
+    make = DeviceViews(crops, Photometric(**(photometric or {})))
     generator = torch.Generator().manual_seed(seed + 1)
     views, crop_boxes = [], []
     width, height = cache.original_sizes[0]
@@ -117,7 +117,7 @@ def test_region_views_show_only_the_region_pixels():
     torch.manual_seed(0)
     dataset = CachedCrops(cache, ViewSampler(crops, "regions", c=1.0), lambda _: regions)
     (pixels, sizes, boxes), _ = collate_padded([dataset[0] for _ in range(100)])
-    views = DeviceViews(crops, **off)(pixels, sizes, boxes, torch.Generator().manual_seed(0))
+    views = DeviceViews(crops, Photometric(**off))(pixels, sizes, boxes, torch.Generator().manual_seed(0))
     assert [tuple(v.shape[1:]) for v in views] == [(3, 24, 24)] * 2 + [(3, 12, 12)] * 3
     means = torch.stack([v.mean((2, 3)) for v in views], 1)  # (draws, views, 3)
     colour = means.argmax(-1)
