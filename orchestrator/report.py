@@ -165,9 +165,10 @@ def untrained(results: Sequence[TrialResult], metric: str, eval_set: str) -> Sta
 def results_table(configs: Sequence[Configuration], sets: Sequence[str], results: Sequence[TrialResult]) -> str:
     header = ["configuration", "seeds"] + [f"{m} {s}" for s in sets for m in ("KNN", "linear")]
     rows = [[c.label, str(len(c.trials))] + [c.stat(m, s).text() for s in sets for m in ("knn", "linear")] for c in configs]
-    if any(untrained(results, "knn", s).values for s in sets):
-        seeds = max(len(untrained(results, "knn", s).values) for s in sets)
-        rows.append(["untrained network (epoch 0)", str(seeds)] + [untrained(results, m, s).text() for s in sets for m in ("knn", "linear")])
+    start = {(m, s): untrained(results, m, s) for s in sets for m in ("knn", "linear")}
+    if any(start["knn", s].values for s in sets):
+        seeds = max(len(start["knn", s].values) for s in sets)
+        rows.append(["untrained network (epoch 0)", str(seeds)] + [start[m, s].text() for s in sets for m in ("knn", "linear")])
     return _markdown(header, rows)
 
 
@@ -296,10 +297,14 @@ def knn_figure(configs: Sequence[Configuration], sets: Sequence[str]) -> bytes:
     return out.getvalue()
 
 
-def render(sweep_name: str, results: Sequence[TrialResult], paper_file: Path = PAPER_RESULTS) -> str:
-    """The report's Markdown."""
-    configs = configurations(results)
-    sets = eval_sets(results)
+def render(
+    sweep_name: str,
+    results: Sequence[TrialResult],
+    configs: Sequence[Configuration],
+    sets: Sequence[str],
+    paper_file: Path = PAPER_RESULTS,
+) -> str:
+    """The report's Markdown; ``configs`` and ``sets``: ``configurations(results)``, ``eval_sets(results)``."""
     unfinished = [r for r in results if r.status != "FINISHED"]
     parts = [f"# Results of sweep `{sweep_name}`\n\n", f"{len(results)} trials, {len(configs)} configurations; top-1 in %, mean ± std over seeds.\n"]
     if unfinished:
@@ -329,7 +334,7 @@ def write_report(
     results = collect(uri, experiment_id, parent_id)
     configs, sets = configurations(results), eval_sets(results)
     files = {
-        "report.md": render(sweep_name, results, paper_file).encode(),
+        "report.md": render(sweep_name, results, configs, sets, paper_file).encode(),
         "results.csv": results_csv(configs, sets).encode(),
         "knn_curves.png": knn_figure(configs, sets),
     }

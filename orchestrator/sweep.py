@@ -217,13 +217,6 @@ def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, s
             close_trial_run(uri, run, history["history"] if history else [], "FINISHED" if complete else "FAILED")
         rows = summary_rows(uri, state["experiment_id"], parent)
         log_files(uri, parent, write_summary(rows, run_dir, skipped))
-        try:
-            report = write_report(uri, state["experiment_id"], parent, run_dir, plan.sweep.name)[0]
-        except TrackingError:
-            raise
-        except Exception as err:  # noqa: BLE001 - the trials' results are safe in MLflow; say why and go on
-            report = None
-            log(f"report failed ({type(err).__name__}: {err}); rerun: python -m orchestrator.report SWEEP.yaml")
         finish_run(uri, parent, "FINISHED" if failed == 0 else "FAILED")
     except TrackingError as err:
         raise TrackingError(
@@ -231,6 +224,11 @@ def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, s
             f"epoch they trained is kept in their checkpoints under {run_dir}; run the sweep again with --resume "
             f"once MLflow answers, to log them ({err})"
         ) from None
+    try:  # read back from MLflow, so it can be made again at any time: a failure here loses nothing
+        report = write_report(uri, state["experiment_id"], parent, run_dir, plan.sweep.name)[0]
+    except Exception as err:  # noqa: BLE001
+        report = None
+        log(f"report failed ({type(err).__name__}: {err}); rerun: python -m orchestrator.report SWEEP.yaml --run-dir {run_dir}")
     log("\n" + markdown(rows) + ("\n" + skipped_markdown(skipped) if any(skipped.values()) else ""))
     log(f"summary: {run_dir / 'summary.md'} and summary.csv (also artifacts of MLflow run {parent})")
     if report is not None:
