@@ -1,7 +1,9 @@
-"""Stage 0: which pretraining images can be read, checked once per dataset file list.
+"""Which pretraining images can be read, found once per dataset file list.
 
-Every image is decoded in full by Ray tasks (a truncated JPEG opens fine and fails only when its
-pixels are read). The unreadable ones (empty files, truncated files, text with an image's name...)
+Every image must be decoded in full to know (a truncated JPEG opens fine and fails only when its
+pixels are read). A dataset that a region masker runs on was just decoded by the region stage,
+whose store keeps each image's decode error: the answer is read from the store, nothing is decoded
+twice. A dataset only whole-image methods use is decoded here by Ray tasks. The unreadable ones (empty files, truncated files, text with an image's name...)
 are recorded in a small JSON file beside the region stores, named by the same fingerprint of the
 dataset's file list, so a rerun reads the file instead of decoding again. Trials leave those images
 out; the sweep's summary and its MLflow parent run count and name them. Readable images in any
@@ -11,10 +13,11 @@ mode (grayscale, palette, RGBA, 16-bit, CMYK, EXIF-rotated, smaller than a crop)
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from masking.storage import Location, location
-from masking.store import dataset_files, fingerprint
+from masking.store import RegionStore, dataset_files, fingerprint
 from orchestrator.config import SweepError
 from orchestrator.plan import Dataset
 from selfsup.data.images import load_rgb
@@ -43,19 +46,33 @@ def _check(root: str, paths: list[str]) -> dict[str, str]:
     return {p: e for p, e in errors.items() if e}
 
 
-def unreadable_images(dataset: Dataset, cache_dir: str | Path | Location) -> dict[str, str]:
-    """Relative path -> reason, for every image of ``dataset`` that cannot be decoded (sorted);
-    cached under ``cache_dir`` (a folder or a URI) by the file list's fingerprint."""
-    import ray
+MASKER_ERROR = "masker "
+"""How a region store's error starts when the image was read but the masker failed on it."""
 
+
+def masker_error(name: str, err: BaseException) -> str:
+    """A store's error for an image the masker ``name`` failed on (the image itself is readable)."""
+    return f"{MASKER_ERROR}{name}: {describe(err)}"[:500]
+
+
+def unreadable_images(dataset: Dataset, cache_dir: str | Path | Location, stores: Sequence[RegionStore] = ()) -> dict[str, str]:
+    """Relative path -> reason, for every image of ``dataset`` that cannot be decoded (sorted);
+    cached under ``cache_dir`` (a folder or a URI) by the file list's fingerprint. ``stores``: region
+    stores of this dataset, whose decode errors answer it without decoding again."""
     fp = fingerprint(dataset_files(dataset.images, dataset.paths), {"check": "load_rgb"})
     cache = location(cache_dir) / f"{dataset.name}--unreadable--{fp}.json"
     if cache.is_file():
         return json.loads(cache.read_text())
-    check = ray.remote(num_cpus=1)(_check)
     paths = list(dataset.paths)
-    parts = ray.get([check.remote(str(dataset.images), paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)])
-    unreadable = dict(sorted((p, e) for part in parts for p, e in part.items()))
+    if stores:
+        found = {p: e for p, e in stores[0].errors.items() if not e.startswith(MASKER_ERROR)}
+    else:
+        import ray
+
+        check = ray.remote(num_cpus=1)(_check)
+        parts = ray.get([check.remote(str(dataset.images), paths[i : i + CHUNK]) for i in range(0, len(paths), CHUNK)])
+        found = {p: e for part in parts for p, e in part.items()}
+    unreadable = dict(sorted(found.items()))
     if paths and len(unreadable) == len(paths):
         first = next(iter(unreadable.items()))
         raise SweepError(f"datasets.{dataset.name}: none of its {len(paths)} images can be read, e.g. {first[0]}: {first[1]}")

@@ -23,7 +23,7 @@ import numpy as np
 from masking.maskers import MaskerConfig, regions_of_batch
 from masking.regions import Regions
 from masking.store import ImageRegions, RegionStore, StoreWriter
-from orchestrator.images import describe
+from orchestrator.images import describe, masker_error
 from orchestrator.plan import Dataset, MaskJob
 from selfsup.data.images import load_rgb
 
@@ -66,7 +66,7 @@ class MaskerActor:
                 try:
                     regions[i] = regions_of_batch(self.masker, self.config, [images[i]], [paths[i]])[0]
                 except Exception as err:  # noqa: BLE001
-                    errors[i] = f"masker {self.config.name}: {type(err).__name__}: {err}"[:500]
+                    errors[i] = masker_error(self.config.name, err)
         return {
             "path": paths,
             "width": [0 if e else im.shape[1] for im, e in zip(images, errors)],

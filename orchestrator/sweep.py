@@ -146,12 +146,13 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     if resume and run_dir is None:
         raise SweepError(f"--resume: no earlier run of sweep {sweep.name!r} under {plan.storage}")
     _init_ray(address)
-    skipped = {name: unreadable_images(dataset, plan.regions_dir) for name, dataset in plan.datasets.items()}
+    res = sweep.resources
+    stores: dict[str, list] = {name: [] for name in plan.datasets}
+    for job in plan.mask_jobs:
+        stores[job.dataset].append(compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log))
+    skipped = {name: unreadable_images(dataset, plan.regions_dir, stores[name]) for name, dataset in plan.datasets.items()}
     if any(skipped.values()):
         log(skipped_markdown(skipped).rstrip())
-    res = sweep.resources
-    for job in plan.mask_jobs:
-        compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log)
 
     trainable = tune.with_resources(run_trial, {"cpu": res.cpu, "gpu": res.gpu})
     # Tune writes through the storage's pyarrow filesystem (a URI keeps its options, e.g. an S3 endpoint)

@@ -15,6 +15,8 @@ import pytest
 
 from masking.maskers import MaskerConfig, regions_of
 from masking.store import ImageRegions, RegionStore, StoreWriter, store_file
+import orchestrator.images
+from orchestrator.images import masker_error, unreadable_images
 from orchestrator.plan import Dataset, MaskJob
 from orchestrator.regions import compute_store, pool_size
 from selfsup.data.images import list_images, load_rgb
@@ -45,6 +47,27 @@ def test_store_is_computed_reused_and_counts_unreadable_images(ray_session, scen
     assert store[rel].regions.boxes.tolist() == expected.boxes.tolist()
     again = compute_store(job, scenes, actors=1, actor_gpus=0, batch_size=4, log=log.append)
     assert any("reusing" in line for line in log) and len(again) == len(store)
+
+
+def test_unreadable_images_are_read_from_the_store_not_decoded_again(ray_session, scenes, tmp_path, monkeypatch):
+    """The region stage decoded every image already: its store answers which are unreadable, and an
+    image the masker failed on (readable) is not one of them. The answer is what decoding finds."""
+    config = MaskerConfig("felzenszwalb", {}, min_area=TINY_MIN_AREA)
+    job = MaskJob("scenes", "fz", config, store_file(tmp_path / "regions", "scenes", "fz", "fp3"))
+    store = compute_store(job, scenes, actors=1, actor_gpus=0, batch_size=8, log=lambda _: None)
+    decoded = unreadable_images(scenes, tmp_path / "decoded")  # no store: Ray tasks decode every image
+    assert list(decoded) == ["broken.png"]
+    masker_failed = scenes.paths[0]
+    rows = [store[p] for p in scenes.paths]
+    rows[0] = dataclasses.replace(rows[0], error=masker_error("fz", RuntimeError("CUDA out of memory")))
+
+    def no_decoding(path):
+        raise AssertionError(f"{path} decoded a second time")
+
+    monkeypatch.setattr(orchestrator.images, "load_rgb", no_decoding)
+    found = unreadable_images(scenes, tmp_path / "from_store", [RegionStore(rows)])
+    assert found == decoded and masker_failed not in found
+    assert unreadable_images(scenes, tmp_path / "from_store") == decoded  # cached by the file list
 
 
 def test_interrupted_precompute_finishes_without_recomputing(ray_session, scenes, tmp_path):
@@ -94,6 +117,8 @@ from pathlib import Path
 import ray
 
 from masking.maskers import MaskerConfig
+import orchestrator.images
+from orchestrator.images import masker_error, unreadable_images
 from orchestrator.plan import Dataset, MaskJob
 from orchestrator.regions import compute_store
 from selfsup.data.images import list_images
