@@ -194,9 +194,12 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     failed = 0
     if not state.get("finished"):
         results = tuner.fit()
-        failed = len(results.errors)
+        # errored trials, and those a Ctrl+C left pending or running: --resume runs them
+        failed = len(results) - results.num_terminated
         for error in results.errors:
             log(f"trial failed: {str(error).splitlines()[-1] if str(error) else type(error).__name__}")
+        if failed > len(results.errors):
+            log(f"sweep stopped with {failed - len(results.errors)} trial(s) not finished; continue with --resume")
     return _finish(plan, run_dir, state, failed, skipped, log)
 
 
