@@ -140,7 +140,7 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
 
     from orchestrator.images import unreadable_images
     from orchestrator.regions import compute_store
-    from orchestrator.trial import run_trial
+    from orchestrator.trial import checkpointed_histories, reached_the_end, run_trial
 
     run_dir = latest_run_dir(plan.storage, sweep.name) if resume else None
     if resume and run_dir is None:
@@ -194,12 +194,14 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     failed = 0
     if not state.get("finished"):
         results = tuner.fit()
-        # errored trials, and those a Ctrl+C left pending or running: --resume runs them
-        failed = len(results) - results.num_terminated
         for error in results.errors:
             log(f"trial failed: {str(error).splitlines()[-1] if str(error) else type(error).__name__}")
+        # counted from the checkpoints, not Tune's statuses: after Ctrl+C Tune calls a trial it stopped
+        # mid-way TERMINATED (its saved state says RUNNING, so --resume runs it again)
+        ended = sum(reached_the_end(h) for h in checkpointed_histories(run_dir).values())
+        failed = max(len(results.errors), len(plan.trials) - ended)
         if failed > len(results.errors):
-            log(f"sweep stopped with {failed - len(results.errors)} trial(s) not finished; continue with --resume")
+            log(f"sweep stopped with {len(plan.trials) - ended} trial(s) not finished; continue with --resume")
     return _finish(plan, run_dir, state, failed, skipped, log)
 
 
@@ -208,7 +210,7 @@ def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, s
     report. The sweep's state is saved first: if MLflow is unreachable now, ``--resume`` does this
     part again."""
     from orchestrator.report import write_report
-    from orchestrator.trial import checkpointed_histories
+    from orchestrator.trial import checkpointed_histories, reached_the_end
 
     state["finished"] = failed == 0
     write_state(run_dir, state)
@@ -217,8 +219,7 @@ def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, s
         histories = checkpointed_histories(run_dir)
         for run in child_runs(uri, state["experiment_id"], parent):
             history = histories.get(run.info.run_id)
-            complete = history is not None and bool(history["history"]) and history["history"][-1]["epoch"] >= history["epochs"]
-            close_trial_run(uri, run, history["history"] if history else [], "FINISHED" if complete else "FAILED")
+            close_trial_run(uri, run, history["history"] if history else [], "FINISHED" if reached_the_end(history) else "FAILED")
         rows = summary_rows(uri, state["experiment_id"], parent)
         log_files(uri, parent, write_summary(rows, run_dir, skipped))
         finish_run(uri, parent, "FINISHED" if failed == 0 else "FAILED")

@@ -108,16 +108,27 @@ def test_bad_sweep_file_exits_with_one_line(tmp_path, capsys):
 @pytest.mark.slow
 def test_killed_driver_resumes_with_one_run_per_trial(tmp_path):
     """SIGKILL the driver mid-sweep; --resume finishes the rest; MLflow has no duplicates."""
-    sweep = write_sweep(tmp_path, epochs=6)
+    proc, cmd, env = start_sweep_and_wait_for_a_checkpoint(tmp_path, 6, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+    proc.wait()
+    assert_resume_finishes_each_epoch_once(tmp_path, cmd, env, epochs=6)
+
+
+def start_sweep_and_wait_for_a_checkpoint(tmp_path: Path, epochs: int, **popen):
+    sweep = write_sweep(tmp_path, epochs=epochs)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "orchestrator.sweep", str(sweep)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, start_new_session=True, **popen)
     deadline = time.time() + 240
     while time.time() < deadline and not list((tmp_path / "runs").glob("tiny-*/*/checkpoint_000001")):
         time.sleep(0.5)
     assert list((tmp_path / "runs").glob("tiny-*/*/checkpoint_000001")), "no checkpoint appeared"
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
-    proc.wait()
+    return proc, cmd, env
+
+
+def assert_resume_finishes_each_epoch_once(tmp_path: Path, cmd: list[str], env: dict, epochs: int) -> None:
+    """The stopped sweep is not marked finished; --resume finishes it with one MLflow run per
+    trial and every epoch logged once."""
     state = json.loads(next((tmp_path / "runs").glob(f"tiny-*/{STATE_FILE}")).read_text())
     assert not state.get("finished")
     done = subprocess.run(cmd + ["--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
@@ -128,8 +139,23 @@ def test_killed_driver_resumes_with_one_run_per_trial(tmp_path):
     for run in children:
         assert run.info.status == "FINISHED"
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
-        assert steps == [1, 2, 3, 4, 5, 6]
+        assert steps == list(range(1, epochs + 1))
         assert [m.step for m in client.get_metric_history(run.info.run_id, "knn_top1/shapes")] == steps
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_sweep_that_resume_finishes(tmp_path):
+    """SIGINT to the driver mid-sweep (what Ctrl+C sends): Tune stops gracefully and calls the
+    trials it stopped TERMINATED, but the sweep says they did not finish, exits 1 and --resume
+    trains them to the end."""
+    with open(tmp_path / "sweep.log", "w") as log:  # a file, not a pipe: Tune's output would fill a pipe
+        proc, cmd, env = start_sweep_and_wait_for_a_checkpoint(tmp_path, 10, stdout=log, stderr=subprocess.STDOUT)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=300)
+    out = (tmp_path / "sweep.log").read_text()
+    assert proc.returncode == 1, out[-3000:]
+    assert "trial(s) not finished; continue with --resume" in out, out[-3000:]
+    assert_resume_finishes_each_epoch_once(tmp_path, cmd, env, epochs=10)
 
 
 def test_every_method_with_both_samplings_lands_in_mlflow(ray_session, tmp_path):
