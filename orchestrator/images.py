@@ -1,14 +1,14 @@
 """Which pretraining images can be read, found once per dataset file list.
 
 Every image must be decoded in full to know (a truncated JPEG opens fine and fails only when its
-pixels are read). A dataset that a region masker runs on was just decoded by the region stage,
-whose store keeps each image's decode error: the answer is read from the store, nothing is decoded
-twice. A dataset only whole-image methods use is decoded here by Ray tasks. The unreadable ones (empty files, truncated files, text with an image's name...)
-are recorded in a small JSON file beside the region stores, named by the same fingerprint of the
-dataset's file list, so a rerun reads the file instead of decoding again. Trials leave those images
-out; the sweep's summary and its MLflow parent run count and name them. Readable images in any
-mode (grayscale, palette, RGBA, 16-bit, CMYK, EXIF-rotated, smaller than a crop) are used as RGB.
-"""
+pixels are read). The region stage has just decoded every image a masker runs on, and its store
+keeps each image's decode error: for those datasets the answer is read from the store, nothing is
+decoded twice. A dataset that only whole-image methods use is decoded here by Ray tasks. The
+unreadable ones (empty files, truncated files, text with an image's name...) are recorded in a
+small JSON file beside the region stores, named by a fingerprint of the dataset's file list, so a
+rerun reads the file instead. Trials leave those images out; the sweep's summary and its MLflow
+parent run count and name them. Readable images in any mode (grayscale, palette, RGBA, 16-bit,
+CMYK, EXIF-rotated, smaller than a crop) are used as RGB."""
 
 from __future__ import annotations
 
