@@ -268,6 +268,9 @@ def results_csv(configs: Sequence[Configuration], sets: Sequence[str]) -> str:
     return out.getvalue()
 
 
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
 def knn_figure(configs: Sequence[Configuration], sets: Sequence[str]) -> bytes:
     """KNN top-1 against epochs, one panel per eval set, mean over seeds ± std, as PNG."""
     import matplotlib
@@ -276,13 +279,16 @@ def knn_figure(configs: Sequence[Configuration], sets: Sequence[str]) -> bytes:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, max(1, len(sets)), figsize=(6 * max(1, len(sets)), 4.5), squeeze=False)
+    band = 0.15 if len(configs) <= 4 else 0.06  # many overlapping bands hide the lines
     for ax, eval_set in zip(axes[0], sets):
-        for c in configs:
+        for i, c in enumerate(configs):
             epochs, mean, std = c.curve(eval_set)
             if len(epochs) == 0:
                 continue
-            (line,) = ax.plot(epochs, 100 * mean, marker=".", label=c.label)
-            ax.fill_between(epochs, 100 * (mean - std), 100 * (mean + std), color=line.get_color(), alpha=0.15)
+            # ten colours, then the next line style: every configuration keeps a style of its own
+            style = {"color": f"C{i % 10}", "linestyle": LINE_STYLES[i // 10 % len(LINE_STYLES)]}
+            ax.plot(epochs, 100 * mean, marker=".", label=c.label, **style)
+            ax.fill_between(epochs, 100 * (mean - std), 100 * (mean + std), color=style["color"], alpha=band)
         ax.set_title(f"KNN top-1, {eval_set}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("top-1 (%)")

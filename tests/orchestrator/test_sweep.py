@@ -116,7 +116,8 @@ def test_killed_driver_resumes_with_one_run_per_trial(tmp_path):
 
 def start_sweep_and_wait_for_a_checkpoint(tmp_path: Path, epochs: int, **popen):
     sweep = write_sweep(tmp_path, epochs=epochs)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    repo = Path(__file__).resolve().parents[2]  # this checkout, whatever is installed
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "orchestrator.sweep", str(sweep)]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, start_new_session=True, **popen)
     deadline = time.time() + 240
