@@ -120,4 +120,3 @@ def checkpointed_histories(run_dir: str | Path | Location) -> dict[str, dict[str
 def reached_the_end(history: dict[str, Any] | None) -> bool:
     """Whether a ``history.json`` (see ``checkpointed_histories``) holds the trial's last epoch."""
     return history is not None and bool(history["history"]) and history["history"][-1]["epoch"] >= history["epochs"]
-
