@@ -110,3 +110,17 @@ def write_odd_images(folder: Path) -> dict[str, tuple[int, int] | None]:
     sizes.update({"exif_rotated.jpg": (40, 60), "small.png": (5, 3), "one_pixel.png": (1, 1)})
     sizes.update({name: None for name in UNREADABLE})
     return sizes
+
+
+@pytest.fixture(scope="session")
+def boxes(synthetic):
+    """Image path -> ground-truth region boxes of the synthetic scenes (as the region stage makes them)."""
+    from masking.maskers import MaskerConfig, regions_of
+    from selfsup.data.images import list_images, load_rgb
+
+    config = MaskerConfig("ground_truth", {"masks_root": str(synthetic.masks)}, min_area=TINY_MIN_AREA)
+    masker = config.build()
+    return {
+        rel: regions_of(masker, config, np.asarray(load_rgb(synthetic.images / rel)), rel).boxes
+        for rel in list_images(synthetic.images)
+    }

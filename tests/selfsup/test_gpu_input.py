@@ -147,19 +147,6 @@ def test_cache_holds_each_image_decoded_and_resized_once(tmp_path):
     assert (inside[2] == 255).all() and (inside[:2] == 0).all()
 
 
-@pytest.fixture(scope="module")
-def boxes(synthetic):
-    from masking.maskers import MaskerConfig, regions_of
-    from tests.conftest import TINY_MIN_AREA
-
-    config = MaskerConfig("ground_truth", {"masks_root": str(synthetic.masks)}, min_area=TINY_MIN_AREA)
-    masker = config.build()
-    return {
-        rel: regions_of(masker, config, np.asarray(load_rgb(synthetic.images / rel)), rel).boxes
-        for rel in list_images(synthetic.images)
-    }
-
-
 def gpu_run(synthetic, boxes, **overrides):
     from selfsup.config import EvalConfig, TrainConfig
     from selfsup.training import Pretraining

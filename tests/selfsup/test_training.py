@@ -5,25 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from masking.maskers import MaskerConfig, regions_of
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import build_eval_set
-from selfsup.data.images import list_images, load_rgb
 from selfsup.training import NonFiniteLossError, Pretraining, lr_schedule
-from tests.conftest import TINY_MIN_AREA
 
 TRAIN = dict(epochs=3, batch_size=16, image_size=32, backbone_width=8, stem="cifar", workers=0)
 EVAL = EvalConfig(every=2, knn_k=20, linear_epochs=3, batch_size=64, linear_batch_size=32)
-
-
-@pytest.fixture(scope="module")
-def boxes(synthetic):
-    config = MaskerConfig("ground_truth", {"masks_root": str(synthetic.masks)}, min_area=TINY_MIN_AREA)
-    masker = config.build()
-    return {
-        rel: regions_of(masker, config, np.asarray(load_rgb(synthetic.images / rel)), rel).boxes
-        for rel in list_images(synthetic.images)
-    }
 
 
 def run(synthetic, boxes, **overrides):
