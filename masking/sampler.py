@@ -7,10 +7,11 @@ An image with no region falls back to the whole image, which is exactly ``random
 
 Both modes share one code path; only the crop domain differs. The crop box is computed in image
 coordinates and cut and resized in one step (PIL ``resize(box=...)``), so a region view costs the
-same as a whole-image view. Photometric augmentations are SimCLR's with lightly's default
+same as a whole-image view. Photometric augmentations default to SimCLR's with lightly's default
 parameters (``lightly.transforms.SimCLRTransform``: colour jitter 0.8/0.8/0.8/0.2 applied with
 p = 0.8, grayscale p = 0.2, Gaussian blur p = 0.5 with sigma in [0.1, 2], horizontal flip p = 0.5,
-ImageNet normalisation). All randomness comes from torch's generator, which DataLoader seeds per
+ImageNet normalisation); a ``CropSpec`` may carry its own (``masking.views``: DINO, BYOL, SwAV's
+per-view settings). All randomness comes from torch's generator, which DataLoader seeds per
 worker, so the sampler is safe and reproducible in worker processes.
 """
 
@@ -23,23 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torchvision.transforms as T
-from PIL import Image, ImageFilter
+from PIL import Image, ImageFilter, ImageOps
 
 from masking.regions import PAPER_C, enlarge_boxes
 
 SAMPLINGS = ("random", "regions")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class CropSpec:
-    """``n`` views of ``size`` px whose area is a ``scale`` fraction of the crop domain."""
-
-    n: int = 2
-    size: int = 128
-    scale: tuple[float, float] = (0.08, 1.0)
-    ratio: tuple[float, float] = (3 / 4, 4 / 3)
 
 
 def _uniform(lo: float, hi: float) -> float:
@@ -76,6 +67,19 @@ def sample_crop(domain: Sequence[float], scale: tuple[float, float], ratio: tupl
     return left, top, left + cw, top + ch
 
 
+class RandomSolarization:
+    """lightly's ``RandomSolarization`` (PIL ``ImageOps.solarize``, threshold 128: values >= 128
+    become 255 - value) with probability ``prob``, drawing from torch's RNG."""
+
+    def __init__(self, prob: float = 0.5, threshold: int = 128):
+        self.prob, self.threshold = prob, threshold
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        if torch.rand(()).item() < self.prob:
+            return ImageOps.solarize(img, threshold=self.threshold)
+        return img
+
+
 class RandomGaussianBlur:
     """lightly's ``GaussianBlur`` (PIL blur, p = 0.5, sigma ~ U(0.1, 2)) drawing from torch's RNG."""
 
@@ -90,9 +94,15 @@ class RandomGaussianBlur:
 
 @dataclass(frozen=True)
 class Photometric:
-    """SimCLR's augmentations after the crop, with ``lightly.transforms.SimCLRTransform``'s
-    defaults: the one set of settings both input paths draw from (PIL on CPU workers here,
-    ``selfsup.data.device_views.DeviceViews`` on the training device)."""
+    """The augmentations after the crop: the one set of settings both input paths draw from (PIL
+    on CPU workers here, ``selfsup.data.device_views.DeviceViews`` on the training device).
+
+    Defaults are ``lightly.transforms.SimCLRTransform``'s (lightly 1.6). The jitter fields are
+    named as lightly names them: each of ``cj_bright``, ``cj_contrast``, ``cj_sat``, ``cj_hue`` is
+    multiplied by ``cj_strength``. ``solarize_prob`` is lightly's ``RandomSolarization`` (used by
+    ``DINOTransform`` and ``BYOLView2Transform``; SimCLR has none), applied after the blur as
+    lightly's transforms do.
+    """
 
     cj_prob: float = 0.8
     cj_strength: float = 1.0
@@ -101,25 +111,48 @@ class Photometric:
     sigmas: tuple[float, float] = (0.1, 2.0)
     hflip_prob: float = 0.5
     normalize: bool = True
+    cj_bright: float = 0.8
+    cj_contrast: float = 0.8
+    cj_sat: float = 0.8
+    cj_hue: float = 0.2
+    solarize_prob: float = 0.0
 
     @property
     def jitter(self) -> tuple[float, float, float, float]:
-        """Brightness, contrast, saturation and hue jitter: lightly's 0.8/0.8/0.8/0.2 × strength."""
+        """Brightness, contrast, saturation and hue jitter: ``cj_bright`` ... ``cj_hue`` × ``cj_strength``."""
         s = self.cj_strength
-        return (0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)
+        return (self.cj_bright * s, self.cj_contrast * s, self.cj_sat * s, self.cj_hue * s)
 
     def compose(self) -> T.Compose:
-        """The PIL/torchvision pipeline: flip, jitter, grayscale, blur, to tensor, normalise."""
+        """The PIL/torchvision pipeline: flip, jitter, grayscale, blur, solarisation (only when
+        ``solarize_prob`` > 0, so SimCLR's draws are unchanged), to tensor, normalise."""
         steps = [
             T.RandomHorizontalFlip(self.hflip_prob),
             T.RandomApply([T.ColorJitter(*self.jitter)], p=self.cj_prob),
             T.RandomGrayscale(self.gray_prob),
             RandomGaussianBlur(self.blur_prob, self.sigmas),
-            T.ToTensor(),
         ]
+        if self.solarize_prob > 0:
+            steps.append(RandomSolarization(self.solarize_prob))
+        steps.append(T.ToTensor())
         if self.normalize:
             steps.append(T.Normalize(IMAGENET_MEAN, IMAGENET_STD))
         return T.Compose(steps)
+
+
+@dataclass(frozen=True)
+class CropSpec:
+    """``n`` views of ``size`` px whose area is a ``scale`` fraction of the crop domain.
+
+    ``photometric``: these views' own augmentations; ``None``: the sampler's (or ``DeviceViews``')
+    default, SimCLR's unless it was given others.
+    """
+
+    n: int = 2
+    size: int = 128
+    scale: tuple[float, float] = (0.08, 1.0)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    photometric: Photometric | None = None
 
 
 def simclr_photometric(**settings) -> T.Compose:
@@ -132,7 +165,8 @@ class ViewSampler:
 
     ``crops``: the views to draw, e.g. ``(CropSpec(2, 128),)`` for SimCLR or a global and a local
     spec for multi-crop methods. With ``sampling="regions"`` every view of one call lies inside the
-    same enlarged region box.
+    same enlarged region box. Each spec's views get the spec's own ``photometric`` pipeline when it
+    has one, else ``photometric`` (default: SimCLR's).
     """
 
     def __init__(
@@ -150,6 +184,7 @@ class ViewSampler:
         self.sampling = sampling
         self.c = c
         self.photometric = photometric if photometric is not None else simclr_photometric()
+        self.pipelines = [spec.photometric.compose() if spec.photometric else self.photometric for spec in self.crops]
 
     def domain(self, width: int, height: int, boxes: np.ndarray | None) -> tuple[float, float, float, float]:
         """The crop domain of one draw: a random enlarged region, or the whole image."""
@@ -164,9 +199,9 @@ class ViewSampler:
         return [sample_crop(domain, spec.scale, spec.ratio) for spec in self.crops for _ in range(spec.n)]
 
     def __call__(self, image: Image.Image, boxes: np.ndarray | None = None) -> list[torch.Tensor]:
-        sizes = [spec.size for spec in self.crops for _ in range(spec.n)]
+        views = [(spec.size, pipeline) for spec, pipeline in zip(self.crops, self.pipelines) for _ in range(spec.n)]
         crop_boxes = self.crop_boxes(image.width, image.height, boxes)
         return [
-            self.photometric(image.resize((size, size), Image.BILINEAR, box=box))
-            for size, box in zip(sizes, crop_boxes)
+            pipeline(image.resize((size, size), Image.BILINEAR, box=box))
+            for (size, pipeline), box in zip(views, crop_boxes)
         ]
