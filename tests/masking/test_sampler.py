@@ -233,12 +233,14 @@ def our_settings(spec: CropSpec) -> dict:
 
 
 def lightly_views():
+    """Our views and lightly's transform for each method, with a few non-default arguments."""
     from lightly.transforms import BYOLTransform, BYOLView1Transform, BYOLView2Transform, DINOTransform, SwaVTransform
 
+    byol = BYOLTransform(BYOLView1Transform(32, min_scale=0.2), BYOLView2Transform(32, min_scale=0.2))
     return {
         "simclr": (simclr_views(32, 0.2), SimCLRTransform(input_size=32, min_scale=0.2)),
-        "byol": (byol_views(32, 0.2), BYOLTransform(BYOLView1Transform(32, min_scale=0.2), BYOLView2Transform(32, min_scale=0.2))),
-        "dino": (dino_views(32, 16, n_local=3), DINOTransform(global_crop_size=32, local_crop_size=16, n_local_views=3)),
+        "byol": (byol_views(32, 0.2), byol),
+        "dino": (dino_views(32, 16, n_local=3), DINOTransform(32, local_crop_size=16, n_local_views=3)),
         "dino strength 0.3": (dino_views(32, 16, cj_strength=0.3), DINOTransform(32, local_crop_size=16, cj_strength=0.3)),
         "swav": (swav_views((32, 16), (2, 3)), SwaVTransform(crop_sizes=(32, 16), crop_counts=(2, 3))),
     }

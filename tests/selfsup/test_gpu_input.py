@@ -13,8 +13,9 @@ from scipy.stats import ks_2samp
 
 from masking.regions import enlarge_boxes
 from masking.sampler import IMAGENET_MEAN, IMAGENET_STD, CropSpec, Photometric, ViewSampler, simclr_photometric
+from masking.views import dino_views
 from selfsup.data.cached_crops import CachedCrops, collate_padded
-from selfsup.data.device_views import DeviceViews
+from selfsup.data.device_views import DeviceViews, solarize
 from selfsup.data.image_cache import ImageCache
 from selfsup.data.images import list_images, load_rgb
 
@@ -145,6 +146,138 @@ def test_cache_holds_each_image_decoded_and_resized_once(tmp_path):
     assert (x0, y0, x1, y1) == pytest.approx((50, 10, 90, 30))
     inside = cache.images[0][:, int(y0) + 1 : int(y1) - 1, int(x0) + 1 : int(x1) - 1]
     assert (inside[2] == 255).all() and (inside[:2] == 0).all()
+
+
+# Per-crop augmentations (CropSpec.photometric) on the device path
+
+OFF = {"cj_prob": 0.0, "gray_prob": 0.0, "blur_prob": 0.0, "normalize": False}
+WHOLE = {"scale": (1.0, 1.0), "ratio": (1.0, 1.0)}  # a square image's crop is the image itself
+
+
+def views_of(pixels: np.ndarray, crops, draws: int, photometric=Photometric(), seed=0) -> torch.Tensor:
+    """(draws, views, 3, s, s): views of one (s, s, 3) uint8 image made on the device (one size)."""
+    size = pixels.shape[0]
+    cache = ImageCache(["image"], [np.ascontiguousarray(pixels.transpose(2, 0, 1))], [(size, size)], size)
+    torch.manual_seed(seed)
+    dataset = CachedCrops(cache, ViewSampler(crops))
+    (images, sizes, boxes), _ = collate_padded([dataset[0] for _ in range(draws)])
+    return torch.stack(DeviceViews(crops, photometric)(images, sizes, boxes, torch.Generator().manual_seed(seed)), 1)
+
+
+def constant(rgb, size=8) -> np.ndarray:
+    return np.full((size, size, 3), rgb, np.uint8)
+
+
+def within_binomial(hits: int, n: int, p: float) -> bool:
+    return abs(hits / n - p) <= 4 * math.sqrt(p * (1 - p) / n) + 1e-12
+
+
+def test_device_solarisation_inverts_views_with_its_probability():
+    """Constant 200: a solarised view is 55 everywhere, the others stay 200; the fraction ~ p."""
+    for prob in (0.0, 0.3):
+        spec = CropSpec(4, 8, **WHOLE, photometric=Photometric(**OFF, solarize_prob=prob))
+        views = views_of(constant(200), (spec,), 200) * 255
+        inverted = (views - 55).abs().amax((2, 3, 4)) < 1e-3
+        kept = (views - 200).abs().amax((2, 3, 4)) < 1e-3
+        assert (inverted ^ kept).all()
+        assert within_binomial(int(inverted.sum()), inverted.numel(), prob), (prob, inverted.float().mean())
+
+
+def test_device_solarisation_threshold_and_position_are_lightlys():
+    """As PIL: 128 -> 127, 127 stays; after the grayscale, as lightly: (200, 100, 50) grays to
+    124.2, below the threshold, and stays (solarising first would give 80.8)."""
+    always = Photometric(**OFF, solarize_prob=1.0)
+    for value, expected in ((128, 127), (127, 127), (255, 0), (0, 0)):
+        views = views_of(constant(value), (CropSpec(2, 8, **WHOLE, photometric=always),), 3) * 255
+        assert torch.allclose(views, torch.full_like(views, expected), atol=1e-3), value
+    gray_first = Photometric(**{**OFF, "gray_prob": 1.0}, solarize_prob=1.0)
+    views = views_of(constant((200, 100, 50)), (CropSpec(2, 8, **WHOLE, photometric=gray_first),), 3) * 255
+    assert torch.allclose(views, torch.full_like(views, 124.2), atol=0.01)
+
+
+def test_device_solarize_is_pils_on_every_uint8_value_despite_float_error():
+    """Every k / 255, and k / 255 off by a float32 rounding error either way, solarises to PIL's
+    ``ImageOps.solarize(threshold=128)`` of k."""
+    from PIL import ImageOps
+
+    levels = np.arange(256, dtype=np.uint8)
+    pil = np.asarray(ImageOps.solarize(Image.fromarray(np.repeat(levels[None, :, None], 3, -1))))[0, :, 0]
+    x = torch.from_numpy(levels).float() / 255
+    for error in (0.0, -1e-6, 1e-6):
+        ours = solarize((x + error).clamp(0, 1)) * 255
+        assert torch.allclose(ours, torch.tensor(pil, dtype=torch.float32), atol=1e-3), error
+
+
+def test_device_views_give_each_spec_its_own_blur_probability():
+    """DINO's blur: global view 1 always, global view 2 ~10 %, locals ~50 %; a spec without its own
+    settings gets DeviceViews' (here: never blurred). A checkerboard's edges tell a blurred view."""
+    settings = {**OFF, "sigmas": (1.0, 2.0)}
+    specs = tuple(
+        CropSpec(n, 16, **WHOLE, photometric=None if p is None else Photometric(**{**settings, "blur_prob": p}))
+        for n, p in ((1, 1.0), (1, 0.1), (2, 0.5), (1, None))
+    )
+    board = ((np.indices((16, 16)) // 2).sum(0) % 2 * 255).astype(np.uint8)
+    views = views_of(np.repeat(board[..., None], 3, -1), specs, 300, Photometric(**settings))
+    hit = (views[..., 1:] - views[..., :-1]).abs().amax((2, 3, 4)) < 0.6  # (draws, views)
+    assert hit[:, 0].all()
+    assert within_binomial(int(hit[:, 1].sum()), 300, 0.1), hit[:, 1].float().mean()
+    assert within_binomial(int(hit[:, 2:4].sum()), 600, 0.5), hit[:, 2:4].float().mean()
+    assert not hit[:, 4].any()
+
+
+def test_device_jitter_ranges_are_per_channel():
+    """cj_bright 0.8 and cj_sat 0.2 (DINO-like): brightness factors span [0.2, 1.8], saturation
+    factors only [0.8, 1.2]. Measured on a constant colour: brightness scales its luma, saturation
+    (which keeps the luma) scales R - G about it."""
+    rgb = (100, 60, 60)
+    p = Photometric(**{**OFF, "cj_prob": 1.0}, cj_bright=0.8, cj_contrast=0.0, cj_sat=0.2, cj_hue=0.0)
+    views = views_of(constant(rgb), (CropSpec(4, 8, **WHOLE, photometric=p),), 250).double().mean((-2, -1))
+    luma = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)
+    colour = torch.tensor(rgb, dtype=torch.float64) / 255
+    brightness = (views * luma).sum(-1) / (colour * luma).sum()
+    saturation = (views[..., 0] - views[..., 1]) / (brightness * (colour[0] - colour[1]))
+    assert brightness.min() < 0.3 and brightness.max() > 1.7
+    assert 0.79 < saturation.min() < 0.85 and 1.15 < saturation.max() < 1.21, (saturation.min(), saturation.max())
+
+
+def test_device_views_of_dino_specs_match_the_cpu_views_in_distribution(photo):
+    """``dino_views``: global view 1 (always blurred), global view 2 (rarely blurred, solarised
+    20 %), locals: each view's statistics agree between the CPU and the device path."""
+    image = load_rgb(photo / "cat.png")
+    crops = dino_views(32, 16, n_local=1)
+    cpu = cpu_views(image, crops, "random", None, 400, seed=3)
+    cache = ImageCache.build(photo, ["cat.png"], short_side=200)
+    dev, _ = device_views(cache, crops, "random", None, 400, seed=3, batch=200)
+    assert [tuple(v.shape) for v in dev] == [tuple(v.shape) for v in cpu] == [(400, 3, 32, 32)] * 2 + [(400, 3, 16, 16)]
+    for view, (a, b) in enumerate(zip(cpu, dev)):
+        try:
+            assert_same_distribution(statistics(a), statistics(b))
+        except AssertionError as error:
+            raise AssertionError(f"view {view}: {error}") from None
+
+
+def test_device_views_depend_only_on_the_generator():
+    """With per-spec settings and solarisation, the views are a function of the generator's seed
+    alone (a resumed epoch reseeds it): the global RNG's state does not matter."""
+    rng = np.random.default_rng(0)
+    pixels = torch.from_numpy(rng.integers(0, 256, (4, 3, 24, 24), dtype=np.uint8))
+    sizes = torch.full((4, 2), 24)
+    boxes = torch.tensor([0.0, 0.0, 20.0, 20.0]).expand(4, 8, 4)
+    make = DeviceViews(dino_views(16, 8))
+    runs = []
+    for global_seed in (0, 1):
+        torch.manual_seed(global_seed)
+        runs.append(make(pixels, sizes, boxes, torch.Generator().manual_seed(5)))
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+    other = make(pixels, sizes, boxes, torch.Generator().manual_seed(6))
+    assert not all(torch.equal(a, b) for a, b in zip(runs[0], other))
+
+
+def test_device_views_refuse_a_spec_with_too_much_hue():
+    too_much = CropSpec(2, 16, photometric=Photometric(cj_strength=2.0, cj_hue=0.3))
+    DeviceViews((CropSpec(2, 16),), Photometric(cj_strength=2.0, cj_hue=0.25))  # 0.5: torchvision's limit
+    with pytest.raises(ValueError, match="hue jitter above 0.5"):
+        DeviceViews((CropSpec(2, 16), too_much))
 
 
 def gpu_run(synthetic, boxes, **overrides):
