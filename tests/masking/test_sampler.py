@@ -112,7 +112,7 @@ def checkerboard(size=16, square=2) -> Image.Image:
 
 
 def draw(sampler, image, draws):
-    """(draws, views, 3, h, w) when every view has one size, else a list per view."""
+    """(draws, views, 3, h, w): ``draws`` calls of ``sampler`` on ``image`` (views of one size)."""
     views = [sampler(image) for _ in range(draws)]
     return torch.stack([torch.stack(v) for v in views])
 
