@@ -26,10 +26,15 @@ from masking.maskers import MASKERS
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import EVAL_SETS
 from selfsup.data.synthetic import SyntheticConfig
-from selfsup.methods import METHODS
+from selfsup.methods import METHOD_KEYS, METHODS
 
-TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig))
-GRID_KEYS = ("dataset", "masker", *TRAIN_KEYS)
+TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name != "method_params")
+GRID_KEYS = ("dataset", "masker", *TRAIN_KEYS, *METHOD_KEYS)
+
+
+def method_keys(method: str) -> set[str]:
+    """The names of a method's settings (``selfsup.methods``)."""
+    return {f.name for f in dataclasses.fields(METHODS[method].settings)}
 
 
 class SweepError(ValueError):
@@ -184,7 +189,8 @@ class SweepConfig(_Strict):
     datasets: dict[str, DatasetSpec] = Field(min_length=1)
     maskers: dict[str, MaskerSpec] = Field(default_factory=dict)
     train: TrainConfig = TrainConfig()
-    """Training settings shared by every trial (any of them may also be a grid axis)."""
+    """Training settings shared by every trial (any of them may also be a grid axis). Method settings
+    (temperature, base_lr, queue_size, ...) may be written here too; each applies to the methods that have it."""
     eval: EvalSpec = EvalSpec()
     resources: ResourcesSpec = ResourcesSpec()
     tracking: TrackingSpec = TrackingSpec()
@@ -194,7 +200,8 @@ class SweepConfig(_Strict):
     """Where region stores live; default ``<storage>/regions``."""
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     grid: dict[str, list[Any]]
-    """Axes of the trial grid: method (required), dataset, masker and any training key."""
+    """Axes of the trial grid: method (required), dataset, masker, any training key and any method
+    setting (e.g. temperature; ignored by methods without it)."""
 
     @field_validator("name")
     @classmethod
@@ -221,6 +228,12 @@ class SweepConfig(_Strict):
             for key, where in (("method", "grid.method"), ("seed", "seeds")):
                 if key in data:
                     raise FieldError((key,), f"{key!r} is set per trial: use {where}")
+            if "method_params" in data:
+                raise FieldError(("method_params",), "write method settings directly under train (e.g. temperature: 0.2)")
+            method_keys = {k: v for k, v in data.items() if k in METHOD_KEYS and k not in TRAIN_KEYS}
+            data = {k: v for k, v in data.items() if k not in method_keys}
+            if method_keys:
+                data["method_params"] = method_keys
         return data
 
     @field_validator("eval")
@@ -259,7 +272,30 @@ class SweepConfig(_Strict):
                         train_config({**dataclasses.asdict(train), key: value})
                     except ValidationError as err:
                         raise FieldError((key, i), f"{value!r}: {err.errors()[0]['msg']}") from None
+        _check_method_settings(grid, train)
         return grid
+
+
+def _check_method_settings(grid: dict[str, list[Any]], train: TrainConfig) -> None:
+    """Every method of the grid resolves with every value of every method-setting axis (and the shared
+    ones under ``train``), in every preset of the grid; a setting no method of the grid has is an error."""
+    methods = grid["method"]
+    shared = dict(train.method_params)
+    for key in shared:
+        if not any(key in method_keys(m) for m in methods):
+            raise FieldError((), f"train.{key} is not a setting of {', '.join(methods)}")
+    axes = [k for k in grid if k in METHOD_KEYS and k not in TRAIN_KEYS]
+    for key in axes:
+        if not any(key in method_keys(m) for m in methods):
+            raise FieldError((key,), f"{key!r} is not a setting of {', '.join(methods)}")
+    for preset in grid.get("preset", [train.preset]):
+        for key, i, value in [(k, i, v) for k in axes for i, v in enumerate(grid[k])] or [(None, 0, None)]:
+            for method in methods:
+                values = {**shared, **({key: value} if key else {})}
+                try:
+                    METHODS[method].resolve(preset, {k: v for k, v in values.items() if k in method_keys(method)})
+                except ValueError as err:
+                    raise FieldError((key, i) if key else (), f"{method}: {err}") from None
 
 
 # -- loading with positions ----------------------------------------------------------------------

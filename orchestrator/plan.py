@@ -16,7 +16,8 @@ from typing import Any
 from masking.maskers import MaskerConfig
 from masking.storage import Location
 from masking.store import dataset_files, fingerprint, store_file
-from orchestrator.config import SweepConfig, SweepError, train_config
+from orchestrator.config import TRAIN_KEYS, SweepConfig, SweepError, method_keys, train_config
+from selfsup.methods import METHOD_KEYS
 from orchestrator.rundirs import storage_location
 from selfsup.config import TrainConfig
 from selfsup.data.evalsets import build_eval_set
@@ -63,9 +64,11 @@ class Trial:
     store: Location | None
 
     def params(self) -> dict[str, Any]:
-        """The settings that define this trial (what MLflow shows as params)."""
+        """The settings that define this trial (what MLflow shows as params), method settings included
+        under their own names (temperature, queue_size, ...)."""
         out: dict[str, Any] = {"dataset": self.dataset, "masker": self.masker or "-"}
         out.update(dataclasses.asdict(self.train))
+        out.update(out.pop("method_params"))
         if self.train.sampling == "random":
             out["c"] = "-"
         return out
@@ -183,15 +186,23 @@ def make_plan(sweep: SweepConfig, base: Path | None = None, dry_run: bool = Fals
     axes["seed"] = list(sweep.seeds)
     varying = [k for k, v in axes.items() if len(v) > 1]
     shared = dataclasses.asdict(sweep.train)
+    method_axes = [k for k in axes if k in METHOD_KEYS and k not in TRAIN_KEYS]
     trials: dict[str, Trial] = {}
     jobs: dict[tuple[str, str], MaskJob] = {}
     for values in itertools.product(*axes.values()):
         point = dict(zip(axes, values))
         dataset = datasets[point["dataset"]]
-        train = train_config({**shared, **{k: v for k, v in point.items() if k not in ("dataset", "masker")}}).resolved()
+        own = method_keys(point["method"])
+        for key in method_axes:
+            if key not in own:  # e.g. BYOL has no temperature: the axis does not multiply its trials
+                point[key] = None
+        params = {k: v for k, v in {**shared["method_params"], **{k: point[k] for k in method_axes}}.items() if k in own}
+        settings = {k: v for k, v in point.items() if k in TRAIN_KEYS}
+        try:
+            train = train_config({**shared, **settings, "method_params": params}).resolved()
+        except ValueError as err:
+            raise SweepError(f"method {point['method']}: {err}") from None
         masker = point.get("masker")
-        if train.temperature is None:  # BYOL, DINO: no temperature to vary
-            point["temperature"] = None
         if train.sampling == "random":
             point["masker"] = point["c"] = None
             masker = None
@@ -225,7 +236,7 @@ def describe(plan: Plan) -> str:
         tc = t.train
         extra = f" masker={t.masker} c={tc.c}" if t.masker else ""
         lines.append(
-            f"  trial {t.key}: {tc.method} sampling={tc.sampling} temperature={tc.temperature} "
+            f"  trial {t.key}: {tc.method} sampling={tc.sampling} temperature={tc.method_params.get('temperature', '-')} "
             f"epochs={tc.epochs} batch={tc.batch_size} seed={tc.seed} dataset={t.dataset}{extra}"
         )
     return "\n".join(lines)

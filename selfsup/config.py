@@ -1,4 +1,5 @@
-"""Settings of one pretraining run, with the SAMCLR paper's values as defaults (Sec. 4.1).
+"""Settings of one pretraining run, with the SAMCLR paper's values as defaults (Sec. 4.1); the
+method's own hyperparameters come from its preset (``selfsup.methods``).
 
 Plain frozen dataclasses, the one place where each setting, its default and its valid range are
 written. The ranges are ``Annotated`` pydantic constraints: the orchestrator validates sweep files
@@ -7,13 +8,14 @@ against these very classes; a notebook user builds them directly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Annotated, Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
 from masking.regions import PAPER_C
 from selfsup.methods import method_spec
+from selfsup.methods.settings import MethodSettings
 
 _STRICT = ConfigDict(extra="forbid")
 Positive = Annotated[float, Field(gt=0)]
@@ -24,26 +26,20 @@ class TrainConfig:
     __pydantic_config__ = _STRICT
 
     method: str = "simclr"
+    preset: Literal["lightly", "paper"] = "lightly"
+    """Where the method's hyperparameters come from: ``lightly`` (lightly's ImageNette benchmark, which
+    the SAMCLR paper says its baselines used) or ``paper`` (the method's own paper). See each method's
+    ``PRESETS`` in ``selfsup/methods/``."""
+    method_params: dict[str, Any] = field(default_factory=dict)
+    """Overrides of single method settings (``temperature``, ``base_lr``, ``queue_size``, ...; the
+    method's settings dataclass names them). ``resolved()`` fills in every setting of the method."""
     sampling: Literal["random", "regions"] | None = None
     """``random`` or ``regions``; None takes the method's default (``samclr``: regions)."""
-    temperature: Positive | None = None
-    """None takes the method's default (SimCLR: lightly's 0.5; SAMCLR: the paper's 0.07)."""
     c: Annotated[float, Field(ge=1)] = PAPER_C
     """Region-box enlargement (paper: 1.3); ignored by ``random`` sampling."""
     epochs: Annotated[int, Field(ge=1)] = 100
     batch_size: Annotated[int, Field(ge=2)] = 256
     image_size: Annotated[int, Field(ge=8)] = 128
-    lr: Positive | None = None
-    """None means the reference code's 0.06 x batch_size / 256."""
-    min_scale: Annotated[float, Field(gt=0, le=1)] = 0.08
-    """Smallest crop area as a fraction of the crop domain (lightly's SimCLR default 0.08)."""
-    cj_strength: Annotated[float, Field(ge=0)] = 1.0
-    """Colour-jitter strength (lightly: 1.0; it recommends 0.5 for small images such as CIFAR)."""
-    blur_prob: Annotated[float, Field(ge=0, le=1)] = 0.5
-    """Probability of Gaussian blur, sigma in [0.1, 2] px (lightly's SimCLR default 0.5; these
-    sigmas are meant for 224 px views and erase shapes at 32-64 px: use 0 there)."""
-    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
-    weight_decay: Annotated[float, Field(ge=0)] = 5e-4
     warmup_epochs: Annotated[int, Field(ge=0)] = 0
     backbone_width: Annotated[int, Field(ge=8, multiple_of=8)] = 64
     stem: Literal["imagenet", "cifar"] = "imagenet"
@@ -54,11 +50,11 @@ class TrainConfig:
     """Mixed precision on CUDA (bf16 where supported, else fp16 with a grad scaler); ignored on CPU."""
     input: Literal["cpu", "gpu"] = "cpu"
     """Where views are made. ``cpu``: DataLoader workers decode, crop and augment every view with
-    PIL (lightly's ``SimCLRTransform``), which bounds a fast GPU. ``gpu``: every image is decoded
+    PIL (lightly's transforms), which bounds a fast GPU. ``gpu``: every image is decoded
     and resized once into an in-memory uint8 cache (see ``cache_scale``), workers only draw crop
     boxes (the same sampler, so region crops stay inside the enlarged region), and crop + resize,
-    flip, colour jitter, grayscale, blur and normalisation run in batches on the training device
-    with the same distributions (``selfsup.data.device_views``). Works on a CPU device too."""
+    flip, colour jitter, grayscale, blur, solarisation and normalisation run in batches on the
+    training device with the same distributions (``selfsup.data.device_views``). Works on a CPU device too."""
     cache_scale: Annotated[float, Field(ge=1)] = 1.5
     """``input: gpu``: the cache keeps each image with its short side at ``cache_scale`` x the largest
     view size (1.5 x 128 = 192 px; never upscaled). Crops smaller than the cache resolution are
@@ -68,16 +64,19 @@ class TrainConfig:
     """``torch.compile`` the method module for training steps (the first steps are slower while it
     compiles; each view size compiles once). Off by default: it pays off on a GPU, rarely on a CPU."""
 
+    def settings(self) -> MethodSettings:
+        """The method's settings: its preset with ``method_params`` applied (ValueError naming a bad key)."""
+        return method_spec(self.method).resolve(self.preset, self.method_params)
+
     def resolved(self) -> TrainConfig:
-        """The same settings with every None replaced by its default."""
+        """The same settings with every default filled in: the sampling, and every method setting."""
         spec = method_spec(self.method)
-        temperature = self.temperature if self.temperature is not None else spec.temperature
-        return replace(
-            self,
-            sampling=self.sampling or spec.sampling,
-            temperature=None if spec.temperature is None else temperature,  # BYOL, DINO: none
-            lr=self.lr if self.lr is not None else 0.06 * self.batch_size / 256,
-        )
+        return replace(self, sampling=self.sampling or spec.sampling, method_params=asdict(self.settings()))
+
+    @property
+    def lr(self) -> float:
+        """The learning rate of this batch size: ``base_lr x batch_size / 256``."""
+        return self.settings().base_lr * self.batch_size / 256
 
 
 @dataclass(frozen=True)

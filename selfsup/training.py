@@ -11,7 +11,8 @@ Views are made on the CPU (DataLoader workers, PIL) or, with ``input: gpu``, fro
 cache of decoded images on the training device in batches (``selfsup.data.device_views``), whose
 random parameters come from a generator seeded from (seed, epoch) too.
 
-Optimiser (reference code): SGD, lr 0.06 x batch / 256, momentum 0.9, weight decay 5e-4, cosine.
+Optimiser: the method's preset (``selfsup.methods``; lightly's benchmark: SGD, lr 0.06 x batch / 256,
+momentum 0.9, weight decay 5e-4, as the SAMCLR reference code), linear warm-up then cosine per step.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from masking.sampler import Photometric, ViewSampler
+from masking.sampler import ViewSampler
 from selfsup.backbone import resnet18
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.cached_crops import CachedCrops, collate_padded
@@ -37,6 +38,7 @@ from selfsup.data.image_cache import ImageCache
 from selfsup.data.images import PretrainImages, list_images
 from selfsup.evaluation import extract, knn_top1, linear_top1
 from selfsup.methods import method_spec
+from selfsup.methods.settings import MethodSettings
 
 Metrics = dict[str, float]
 
@@ -67,6 +69,27 @@ def lr_schedule(base_lr: float, epochs: int, steps_per_epoch: int, warmup_epochs
     return np.concatenate([ramp, base_lr * 0.5 * (1 + np.cos(np.pi * t))])
 
 
+def make_optimizer(model: torch.nn.Module, settings: MethodSettings, lr: float) -> torch.optim.Optimizer:
+    """The method's optimiser over the parameters that train (teachers are frozen): torch's SGD or
+    Adam, or lightly's ``LARS`` (as lightly's benchmarks use it, biases and norms included)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=settings.weight_decay)
+    if settings.optimizer == "lars":
+        from lightly.utils.lars import LARS
+
+        return LARS(params, lr=lr, momentum=settings.sgd_momentum, weight_decay=settings.weight_decay)
+    return torch.optim.SGD(params, lr=lr, momentum=settings.sgd_momentum, weight_decay=settings.weight_decay)
+
+
+def _flat(config: dict) -> dict:
+    """A config with ``method_params`` spread out as ``method_params.<name>`` (lists as tuples)."""
+    out = {k: v for k, v in config.items() if k != "method_params"}
+    for key, value in (config.get("method_params") or {}).items():
+        out[f"method_params.{key}"] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
 
@@ -95,30 +118,28 @@ class Pretraining:
         self.device = resolve_device(self.cfg.device)
         torch.manual_seed(self.cfg.seed)
         spec = method_spec(self.cfg.method)
+        self.settings = self.cfg.settings()
         backbone, feature_dim = resnet18(self.cfg.backbone_width, self.cfg.stem)
-        self.model = spec.build(backbone, feature_dim, self.cfg).to(self.device)
+        self.model = spec.build(backbone, feature_dim, self.settings, self.cfg.epochs).to(self.device)
         if self.device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
-        crops = spec.crops(self.cfg)
+        crops = spec.crops(self.settings, self.cfg.image_size)  # each with the method's own augmentations
         boxes_of = boxes_of if self.cfg.sampling == "regions" else None
         self.device_views: DeviceViews | None = None
-        photometric = Photometric(cj_strength=self.cfg.cj_strength, blur_prob=self.cfg.blur_prob)
         if self.cfg.input == "gpu":  # decode once; per step only crop boxes come from the workers
             paths = list(paths) if paths is not None else list_images(data_root)
             short_side = math.ceil(self.cfg.cache_scale * max(spec.size for spec in crops))
             cache = ImageCache.build(data_root, paths, short_side, threads=max(1, self.cfg.workers))
             self.dataset = CachedCrops(cache, ViewSampler(crops, self.cfg.sampling, self.cfg.c), boxes_of)
-            self.device_views = DeviceViews(crops, photometric)
+            self.device_views = DeviceViews(crops)
         else:
-            sampler = ViewSampler(crops, self.cfg.sampling, self.cfg.c, photometric.compose())
+            sampler = ViewSampler(crops, self.cfg.sampling, self.cfg.c)
             self.dataset = PretrainImages(data_root, sampler, boxes_of, paths)
         self.steps_per_epoch = len(self.dataset) // self.cfg.batch_size
         if self.steps_per_epoch == 0:
             raise ValueError(f"batch_size {self.cfg.batch_size} is larger than the pretraining set ({len(self.dataset)} images)")
         self.lr = lr_schedule(self.cfg.lr, self.cfg.epochs, self.steps_per_epoch, self.cfg.warmup_epochs)
-        self.optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=self.cfg.lr, momentum=self.cfg.momentum, weight_decay=self.cfg.weight_decay
-        )
+        self.optimizer = make_optimizer(self.model, self.settings, self.cfg.lr)
         use_amp = self.cfg.amp and self.device.type == "cuda"
         self.amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
         self.amp = use_amp
@@ -140,9 +161,10 @@ class Pretraining:
 
     def load_state_dict(self, state: dict) -> None:
         # a setting added since the checkpoint was written had its default then
-        saved = {**{f.name: f.default for f in fields(TrainConfig)}, **state["config"]}
-        if saved != asdict(self.cfg):
-            changed = sorted(k for k in saved if saved[k] != asdict(self.cfg).get(k))
+        saved = _flat({**{f.name: f.default for f in fields(TrainConfig)}, **state["config"]})
+        now = _flat(asdict(self.cfg))
+        if saved != now:
+            changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
             raise ValueError(f"checkpoint was made with other settings ({', '.join(changed)}); refusing to resume")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -207,8 +229,8 @@ class Pretraining:
             if not torch.isfinite(loss):
                 raise NonFiniteLossError(
                     f"loss is {loss.item()} at epoch {self.epoch + 1}, step {i + 1} "
-                    f"(method {self.cfg.method}, lr {self.lr[step]:.4g}, temperature {self.cfg.temperature}): "
-                    "lower the learning rate or raise the temperature"
+                    f"(method {self.cfg.method}, lr {self.lr[step]:.4g}, temperature {getattr(self.settings, 'temperature', None)}): "
+                    "lower the learning rate (base_lr) or raise the temperature"
                 )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()

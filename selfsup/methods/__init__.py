@@ -1,61 +1,113 @@
-"""The ``METHODS`` registry: adding a method is one small file plus one line here.
+"""The ``METHODS`` registry: adding a method is one small file plus one entry here.
 
 A method is an ``nn.Module`` with a ``backbone`` attribute whose ``forward(views)`` returns the
 loss of a batch. It may define ``on_step_start(step, total_steps)`` (EMA teachers, schedules;
 called before the forward pass) and ``on_after_backward(step, total_steps)`` (gradient surgery;
-called before the optimiser step). Its ``MethodSpec`` says how to build it from the backbone and
-the resolved ``TrainConfig``, which views it takes and its defaults; every method gets the same
+called before the optimiser step). Its ``MethodSpec`` names its settings dataclass (a
+``MethodSettings``: its hyperparameters, optimiser and augmentation strengths) with the two presets
+``lightly`` and ``paper``, how to build it, and which views it takes; every method gets the same
 training loop, checkpoints and evaluation. ``sampling`` is a separate axis: any method runs with
-``random`` or ``regions`` views (``samclr`` is simply SimCLR with regions at temperature 0.07).
+``random`` or ``regions`` views (``samclr`` is SimCLR with regions at temperature 0.07).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch.nn as nn
+from pydantic import TypeAdapter, ValidationError
 
-from masking.sampler import CropSpec
-from selfsup.methods.byol import BYOL
-from selfsup.methods.dino import DINO
-from selfsup.methods.moco import MoCo
-from selfsup.methods.sce import SCE
-from selfsup.methods.simclr import SimCLR
-from selfsup.methods.swav import SwAV
+from masking.sampler import CropSpec, Photometric
+from masking.views import byol_views, dino_views, simclr_views, swav_views
+from selfsup.methods import byol, dino, moco, sce, simclr, swav
+from selfsup.methods.settings import MethodSettings
 
-
-def two_views(cfg: Any) -> tuple[CropSpec, ...]:
-    return (CropSpec(2, cfg.image_size, (cfg.min_scale, 1.0)),)
+PRESETS = ("lightly", "paper")
+Views = Callable[[Any, int], tuple[CropSpec, ...]]
 
 
-def multi_crop(global_scale: tuple[float, float], local_scale: tuple[float, float]) -> Callable[[Any], tuple[CropSpec, ...]]:
-    """2 global crops at the view size and 6 local crops at half of it (SAMCLR paper, Sec. 4.1:
-    DINO with 2 x 128 px + 6 x 64 px)."""
-    return lambda cfg: (CropSpec(2, cfg.image_size, global_scale), CropSpec(6, max(8, cfg.image_size // 2), local_scale))
+@functools.cache
+def _adapter(settings: type[MethodSettings]) -> TypeAdapter:
+    return TypeAdapter(settings)
+
+
+def _two_views(s: Any, size: int) -> tuple[CropSpec, ...]:
+    return simclr_views(size, min_scale=s.min_scale)
+
+
+def _multi_crop(size: int) -> int:
+    """Local / low-resolution crops at half the view size (SAMCLR paper, Sec. 4.1: DINO with
+    2 x 128 px + 6 x 64 px; lightly's benchmark: SwAV and DINO at 128 and 64 px)."""
+    return max(8, size // 2)
+
+
+def _dino_views(s: dino.DINOSettings, size: int) -> tuple[CropSpec, ...]:
+    return dino_views(size, _multi_crop(size), global_scale=s.global_scale, local_scale=s.local_scale, n_local=s.n_local)
+
+
+def _swav_views(s: swav.SwAVSettings, size: int) -> tuple[CropSpec, ...]:
+    return swav_views(
+        sizes=(size, _multi_crop(size)), counts=(2, s.n_low),
+        min_scales=(s.high_scale[0], s.low_scale[0]), max_scales=(s.high_scale[1], s.low_scale[1]),
+    )
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """``build(backbone, feature_dim, train_config)`` makes the module; ``crops(train_config)`` its views.
-    ``temperature`` is the default, None for methods that have none (the axis is then ignored)."""
+    """``build(backbone, feature_dim, settings, epochs)`` makes the module; ``views(settings, image_size)``
+    its crops (each with the method's own augmentations); ``presets`` its settings by preset name."""
 
-    build: Callable[[nn.Module, int, Any], nn.Module]
+    settings: type[MethodSettings]
+    presets: Mapping[str, MethodSettings]
+    build: Callable[[nn.Module, int, Any, int], nn.Module]
+    views: Views = _two_views
     sampling: str = "random"
-    temperature: float | None = 0.5
-    crops: Callable[[Any], tuple[CropSpec, ...]] = two_views
+    twin: str | None = None
+    """The method whose whole-image views this one's region views are compared with (samclr: simclr)."""
+
+    def resolve(self, preset: str, overrides: Mapping[str, Any] = {}) -> MethodSettings:
+        """The preset's settings with ``overrides`` applied; ValueError naming an unknown key."""
+        if preset not in self.presets:
+            raise ValueError(f"unknown preset {preset!r}; known: {', '.join(self.presets)}")
+        known = {f.name for f in dataclasses.fields(self.settings)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown method setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values = {**dataclasses.asdict(self.presets[preset]), **overrides}
+        try:
+            return _adapter(self.settings).validate_python(values)
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise ValueError(f"{'.'.join(map(str, first['loc']))}: {first['msg']} (got {first.get('input')!r})") from None
+
+    def crops(self, settings: MethodSettings, image_size: int) -> tuple[CropSpec, ...]:
+        """The method's views with the settings' colour-jitter strength and, if set, blur probability."""
+
+        def adjust(p: Photometric | None) -> Photometric:
+            p = dataclasses.replace(p or Photometric(), cj_strength=settings.cj_strength)
+            return p if settings.blur_prob is None else dataclasses.replace(p, blur_prob=settings.blur_prob)
+
+        return tuple(dataclasses.replace(c, photometric=adjust(c.photometric)) for c in self.views(settings, image_size))
 
 
 METHODS: dict[str, MethodSpec] = {
-    "simclr": MethodSpec(lambda b, d, cfg: SimCLR(b, d, cfg.temperature)),  # lightly's default 0.5
-    "samclr": MethodSpec(lambda b, d, cfg: SimCLR(b, d, cfg.temperature), sampling="regions", temperature=0.07),  # paper
-    "moco": MethodSpec(lambda b, d, cfg: MoCo(b, d, cfg.temperature), temperature=0.2),  # MoCo v2
-    "byol": MethodSpec(lambda b, d, cfg: BYOL(b, d), temperature=None),
-    "dino": MethodSpec(lambda b, d, cfg: DINO(b, d, cfg.epochs), temperature=None, crops=multi_crop((0.4, 1.0), (0.05, 0.4))),
-    "swav": MethodSpec(lambda b, d, cfg: SwAV(b, d, cfg.epochs, cfg.temperature), temperature=0.1, crops=multi_crop((0.14, 1.0), (0.05, 0.14))),
-    "sce": MethodSpec(lambda b, d, cfg: SCE(b, d, cfg.temperature), temperature=0.1),  # Denize et al.: tau 0.1
+    "simclr": MethodSpec(simclr.SimCLRSettings, simclr.PRESETS, lambda b, d, s, e: simclr.SimCLR(b, d, s)),
+    "samclr": MethodSpec(
+        simclr.SimCLRSettings, simclr.SAMCLR_PRESETS, lambda b, d, s, e: simclr.SimCLR(b, d, s), sampling="regions", twin="simclr"
+    ),
+    "moco": MethodSpec(moco.MoCoSettings, moco.PRESETS, lambda b, d, s, e: moco.MoCo(b, d, s)),
+    "byol": MethodSpec(byol.BYOLSettings, byol.PRESETS, lambda b, d, s, e: byol.BYOL(b, d, s), views=lambda s, size: byol_views(size, min_scale=s.min_scale)),
+    "dino": MethodSpec(dino.DINOSettings, dino.PRESETS, lambda b, d, s, e: dino.DINO(b, d, s, e), views=_dino_views),
+    "swav": MethodSpec(swav.SwAVSettings, swav.PRESETS, lambda b, d, s, e: swav.SwAV(b, d, s, e), views=_swav_views),
+    "sce": MethodSpec(sce.SCESettings, sce.PRESETS, lambda b, d, s, e: sce.SCE(b, d, s)),
 }
+
+METHOD_KEYS = tuple(sorted({f.name for spec in METHODS.values() for f in dataclasses.fields(spec.settings)}))
+"""Every method setting's name: a sweep file's ``train`` and ``grid`` accept these beside TrainConfig's."""
 
 
 def method_spec(name: str) -> MethodSpec:

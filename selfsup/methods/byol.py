@@ -1,11 +1,13 @@
 """BYOL (Grill et al., NeurIPS 2020): online network with a predictor regresses the momentum target.
 
-lightly's BYOL heads (projection 1024 -> 256, predictor 1024 -> 256 as in lightly's example) and
-``NegativeCosineSimilarity``; target momentum from 0.99 to 1 with a cosine schedule (Sec. 3.2);
-symmetrised loss. BYOL has no temperature.
+lightly's ``BYOLProjectionHead``, ``BYOLPredictionHead`` and ``NegativeCosineSimilarity``;
+symmetrised loss; BYOL's two asymmetric views (lightly's ``BYOLView1Transform`` and
+``BYOLView2Transform``: blur 1.0 / 0.1, solarisation 0 / 0.2). BYOL has no temperature.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -13,21 +15,44 @@ from lightly.loss import NegativeCosineSimilarity
 from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
 
 from selfsup.methods.momentum import ema_momentum, ema_update, frozen_copy
+from selfsup.methods.settings import Dim, EmaSchedule, EmaStart, Fraction, JitterStrength, MethodSettings
+
+
+@dataclass(frozen=True)
+class BYOLSettings(MethodSettings):
+    hidden_dim: Dim = 4096
+    output_dim: Dim = 256
+    prediction_hidden_dim: Dim = 4096
+    ema: EmaStart = 0.99
+    ema_schedule: EmaSchedule = "constant"
+    min_scale: Fraction = 0.08
+    cj_strength: JitterStrength = 1.0
+    """BYOLView1/2Transform: jitter 0.4/0.4/0.2/0.1 at strength 1."""
+
+
+PRESETS = {
+    # lightly's ImageNette benchmark, BYOLModel: heads 4096 -> 256, predictor 4096 -> 256, EMA 0.99,
+    # SGD 0.06 x bs/256, wd 5e-4; BYOLTransform with its defaults.
+    "lightly": BYOLSettings(),
+    # BYOL (Grill et al. 2020), Sec. 3.3 and Appendix B: LARS, lr 0.2 x bs/256, wd 1.5e-6,
+    # target momentum 0.996 -> 1 (cosine), projector and predictor 4096 -> 256.
+    "paper": BYOLSettings(optimizer="lars", base_lr=0.2, weight_decay=1.5e-6, ema=0.996, ema_schedule="cosine"),
+}
 
 
 class BYOL(nn.Module):
-    def __init__(self, backbone: nn.Module, feature_dim: int, hidden_dim: int = 1024, output_dim: int = 256, momentum: float = 0.99):
+    def __init__(self, backbone: nn.Module, feature_dim: int, settings: BYOLSettings = BYOLSettings()):
         super().__init__()
+        self.settings = s = settings
         self.backbone = backbone
-        self.projection = BYOLProjectionHead(feature_dim, hidden_dim, output_dim)
-        self.prediction = BYOLPredictionHead(output_dim, hidden_dim, output_dim)
+        self.projection = BYOLProjectionHead(feature_dim, s.hidden_dim, s.output_dim)
+        self.prediction = BYOLPredictionHead(s.output_dim, s.prediction_hidden_dim, s.output_dim)
         self.backbone_momentum = frozen_copy(backbone)
         self.projection_momentum = frozen_copy(self.projection)
         self.criterion = NegativeCosineSimilarity()
-        self.momentum = momentum
 
     def on_step_start(self, step: int, total_steps: int) -> None:
-        m = ema_momentum(step, total_steps, self.momentum)
+        m = ema_momentum(step, total_steps, self.settings.ema, self.settings.ema_schedule)
         ema_update([(self.backbone, self.backbone_momentum), (self.projection, self.projection_momentum)], m)
 
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:

@@ -9,19 +9,40 @@ queue); the student's target mixes the one-hot of its positive with that distrib
     L    = - mean_i sum_k w_ik log p_ik,
 
 where z is the student's prediction and z' the teacher's projection, both L2-normalised, and the
-"others" are the queue of past teacher embeddings. The paper's values: lambda = 0.5, tau = 0.1,
-tau_m = 0.07 (Sec. 4); teacher momentum 0.99 -> 1; queue 4096 (small-data setting); MoCo-style
-projector and a predictor on the student. Symmetrised over the two views.
+"others" are the queue of past teacher embeddings. MoCo-style projector and a predictor on the
+student; symmetrised over the two views, both terms against the queue before the step.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from lightly.models.modules import BYOLPredictionHead, MoCoProjectionHead
 
-from selfsup.methods.momentum import ema_momentum, ema_update, frozen_copy
+from selfsup.methods.momentum import KeyQueue, ema_momentum, ema_update, frozen_copy
+from selfsup.methods.settings import Dim, EmaSchedule, EmaStart, Fraction, MethodSettings, Positive, Probability
+
+
+@dataclass(frozen=True)
+class SCESettings(MethodSettings):
+    temperature: Positive = 0.1
+    tau_m: Positive = 0.07
+    coeff: Probability = 0.5
+    """lambda: the weight of the one-hot positive in the target."""
+    queue_size: Dim = 4096
+    output_dim: Dim = 128
+    ema: EmaStart = 0.99
+    ema_schedule: EmaSchedule = "cosine"
+    min_scale: Fraction = 0.08
+
+
+# lightly has no SCE: both presets are the paper's values (Denize et al. 2023, Sec. 4): lambda 0.5, tau 0.1,
+# tau_m 0.07, teacher momentum 0.99 -> 1 (cosine), a queue of 4096 (its small-data setting), MoCo-style
+# projector -> 128 and a predictor, with the SGD recipe of lightly's benchmark for the optimiser.
+PRESETS = {"lightly": SCESettings(), "paper": SCESettings()}
 
 
 def sce_loss(student: torch.Tensor, teacher: torch.Tensor, queue: torch.Tensor, coeff: float = 0.5, tau: float = 0.1, tau_m: float = 0.07) -> torch.Tensor:
@@ -38,40 +59,29 @@ def sce_loss(student: torch.Tensor, teacher: torch.Tensor, queue: torch.Tensor, 
 
 
 class SCE(nn.Module):
-    def __init__(self, backbone: nn.Module, feature_dim: int, temperature: float = 0.1, tau_m: float = 0.07, coeff: float = 0.5, queue_size: int = 4096, output_dim: int = 128, momentum: float = 0.99):
+    def __init__(self, backbone: nn.Module, feature_dim: int, settings: SCESettings = SCESettings()):
         super().__init__()
+        self.settings = s = settings
         self.backbone = backbone
-        self.projection = MoCoProjectionHead(feature_dim, feature_dim, output_dim)
-        self.prediction = BYOLPredictionHead(output_dim, feature_dim, output_dim)
+        self.projection = MoCoProjectionHead(feature_dim, feature_dim, s.output_dim)
+        self.prediction = BYOLPredictionHead(s.output_dim, feature_dim, s.output_dim)
         self.backbone_momentum = frozen_copy(backbone)
         self.projection_momentum = frozen_copy(self.projection)
-        self.register_buffer("queue", F.normalize(torch.randn(queue_size, output_dim), dim=1))
-        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
-        self.temperature, self.tau_m, self.coeff, self.momentum = temperature, tau_m, coeff, momentum
+        self.queue = KeyQueue(s.queue_size, s.output_dim)
 
     def on_step_start(self, step: int, total_steps: int) -> None:
-        m = ema_momentum(step, total_steps, self.momentum)
+        m = ema_momentum(step, total_steps, self.settings.ema, self.settings.ema_schedule)
         ema_update([(self.backbone, self.backbone_momentum), (self.projection, self.projection_momentum)], m)
-
-    @torch.no_grad()
-    def _enqueue(self, keys: torch.Tensor) -> None:
-        n, size = len(keys), len(self.queue)
-        ptr = int(self.queue_ptr)
-        idx = (torch.arange(n, device=keys.device) + ptr) % size
-        self.queue[idx] = keys.to(self.queue.dtype)
-        self.queue_ptr.fill_((ptr + n) % size)
 
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
         x0, x1 = views[0], views[1]
+        s = self.settings
         p0 = F.normalize(self.prediction(self.projection(self.backbone(x0))), dim=1)
         p1 = F.normalize(self.prediction(self.projection(self.backbone(x1))), dim=1)
         with torch.no_grad():
             k0 = F.normalize(self.projection_momentum(self.backbone_momentum(x0)), dim=1)
             k1 = F.normalize(self.projection_momentum(self.backbone_momentum(x1)), dim=1)
-        queue = self.queue.clone().detach()
-        loss = 0.5 * (
-            sce_loss(p0, k1, queue, self.coeff, self.temperature, self.tau_m)
-            + sce_loss(p1, k0, queue, self.coeff, self.temperature, self.tau_m)
-        )
-        self._enqueue(torch.cat([k0, k1]))
+        queue = self.queue.snapshot()
+        loss = 0.5 * (sce_loss(p0, k1, queue, s.coeff, s.temperature, s.tau_m) + sce_loss(p1, k0, queue, s.coeff, s.temperature, s.tau_m))
+        self.queue.push(torch.cat([k0, k1]))
         return loss

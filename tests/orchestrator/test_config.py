@@ -45,6 +45,11 @@ eval:
         ("grid:", "grid: [1]\nold_grid:", r"<s>:\d+:\d+: grid: Input should be a valid dictionary"),
         ("    root: ", "    rot: 1\n    root: ", r"<s>:4:\d+: datasets\.scenes\.rot: unknown key 'rot'"),
         ("name: t\n", "name: t\n  bad: [\n", r"<s>:\d+:\d+: YAML syntax error"),
+        ("  c: [1.0, 1.3]", "  queue_size: [64]", r"<s>:11:3: grid\.queue_size: 'queue_size' is not a setting of simclr, samclr"),
+        ("  c: [1.0, 1.3]", "  temperature: [0.5, -1]", r"<s>:11:\d+: grid\.temperature\.1: simclr: temperature: Input should be greater than 0"),
+        ("workers: 0,", "workers: 0, cj_strength: 3.0,", r"<s>:\d+:\d+: grid: simclr: cj_strength: Input should be less than or equal to 2\.5"),
+        ("workers: 0,", "workers: 0, n_prototypes: 10,", r"<s>:\d+:\d+: grid: train\.n_prototypes is not a setting of simclr, samclr"),
+        ("workers: 0,", "workers: 0, method_params: {}, ", r"<s>:12:\d+: train\.method_params: write method settings directly under train"),
     ],
 )
 def test_bad_sweep_files_fail_with_one_line_naming_the_place(tmp_path, old, new, expected):
@@ -76,16 +81,35 @@ def test_grid_does_not_duplicate_trials_over_ignored_keys(tmp_path):
     assert len(plan.mask_jobs) == 1 and plan.trials[1].store == plan.mask_jobs[0].store
     assert plan.trials[0].store is None and plan.trials[0].params()["c"] == "-"
     samclr = plan.trials[2].train
-    assert (samclr.sampling, samclr.temperature, samclr.c) == ("regions", 0.07, 1.3)
+    assert (samclr.sampling, samclr.method_params["temperature"], samclr.c) == ("regions", 0.07, 1.3)
 
 
 def test_temperature_and_seeds_are_ordinary_axes(tmp_path):
     text = GOOD.format(root=tmp_path / "data").replace("  c: [1.0, 1.3]", "  temperature: [0.07, 0.5]") + "seeds: [0, 1]\n"
     plan = make_plan(parse_sweep(text))
     assert len(plan.trials) == 2 * 2 * 2
-    assert {(t.train.method, t.train.temperature, t.train.seed) for t in plan.trials} == {
+    assert {(t.train.method, t.train.method_params["temperature"], t.train.seed) for t in plan.trials} == {
         (m, tau, s) for m in ("simclr", "samclr") for tau in (0.07, 0.5) for s in (0, 1)
     }
+
+
+def test_method_settings_are_shared_under_train_and_axes_in_the_grid_for_the_methods_that_have_them(tmp_path):
+    text = (
+        GOOD.format(root=tmp_path / "data")
+        .replace("  method: [simclr, samclr]", "  method: [simclr, byol, moco]\n  temperature: [0.1, 0.5]")
+        .replace("  c: [1.0, 1.3]\n", "")
+        .replace("workers: 0,", "workers: 0, preset: paper, base_lr: 0.5, queue_size: 64,")
+    )
+    plan = make_plan(parse_sweep(text))
+    keys = sorted(t.key for t in plan.trials)
+    assert keys == ["byol", "moco,temperature=0.1", "moco,temperature=0.5", "simclr,temperature=0.1", "simclr,temperature=0.5"]
+    by_key = {t.key: t for t in plan.trials}
+    moco = by_key["moco,temperature=0.1"].train.method_params
+    assert (moco["temperature"], moco["queue_size"], moco["base_lr"], moco["ema"]) == (0.1, 64, 0.5, 0.999)  # paper's EMA
+    byol = by_key["byol"].train.method_params
+    assert "temperature" not in byol and "queue_size" not in byol and byol["base_lr"] == 0.5
+    params = by_key["moco,temperature=0.5"].params()
+    assert params["temperature"] == 0.5 and params["queue_size"] == 64 and "method_params" not in params
 
 
 def test_regions_without_a_masker_is_an_error(tmp_path):

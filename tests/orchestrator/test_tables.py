@@ -28,7 +28,7 @@ def test_table_sweeps_hold_the_paper_settings_and_dry_run_without_data(table, tm
         assert (tc.epochs, tc.batch_size, tc.image_size, tc.backbone_width, tc.c) == (epochs, 256, 128, 64, 1.3)
         assert trial.dataset == dataset
     samclr = next(t for t in plan.trials if t.train.method == "samclr")
-    assert (samclr.train.temperature, samclr.train.sampling, samclr.masker) == (0.07, "regions", "hqsam")
+    assert (samclr.train.method_params["temperature"], samclr.train.sampling, samclr.masker) == (0.07, "regions", "hqsam")
     assert plan.mask_jobs[0].config.min_area == 1000 and plan.mask_jobs[0].config.params["model_type"] == "vit_h"
     assert {e.name for e in plan.eval_sets} == {"cifar10", "stl10", "imagenette"}
     assert plan.sweep.eval.settings.every == 10

@@ -1,6 +1,8 @@
-"""Every method's loss against a direct implementation of its paper's equation; EMA and DINO
-centring checked; every method resumes exactly."""
+"""lightly's losses against direct implementations of the papers' equations, EMA and DINO centring;
+the registry builds every method in both presets. Our wiring of each method (symmetrisation, view
+routing, queue order, EMA) is tested in test_method_wiring.py."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from lightly.loss import DINOLoss, NegativeCosineSimilarity, NTXentLoss, SwaVLoss
 
-from selfsup.methods import METHODS
+from selfsup.backbone import resnet18
+from selfsup.methods import METHODS, PRESETS
 from selfsup.methods.momentum import ema_momentum, ema_update
 from selfsup.methods.sce import sce_loss
 
@@ -121,25 +124,30 @@ def test_ema_schedule_and_update():
     assert ema_momentum(0, 100, 0.99) == pytest.approx(0.99)
     assert ema_momentum(50, 100, 0.99) == pytest.approx(0.995, abs=1e-3)
     assert ema_momentum(99, 100, 0.99) == pytest.approx(1.0, abs=1e-6)
+    assert ema_momentum(99, 100, 0.99, "constant") == 0.99
     student, teacher = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
     before = teacher.weight.detach().clone()
     ema_update([(student, teacher)], 0.9)
     assert torch.allclose(teacher.weight, 0.9 * before + 0.1 * student.weight)
 
 
-def test_registry_builds_every_method_with_its_views():
-    from selfsup.backbone import resnet18
-    from selfsup.config import TrainConfig
-
+def test_registry_builds_every_method_in_both_presets_with_its_views():
     for name, spec in METHODS.items():
-        cfg = TrainConfig(method=name, image_size=32, epochs=3).resolved()
-        backbone, dim = resnet18(8, "cifar")
-        model = spec.build(backbone, dim, cfg)
-        views = [torch.randn(4, 3, c.size, c.size) for c in spec.crops(cfg) for _ in range(c.n)]
-        if hasattr(model, "on_step_start"):
-            model.on_step_start(0, 10)
-        loss = model(views)
-        assert loss.ndim <= 1 and torch.isfinite(loss).all(), name
-        assert model.backbone is backbone
-    assert [c.n for c in METHODS["dino"].crops(TrainConfig(image_size=128))] == [2, 6]
-    assert [c.size for c in METHODS["dino"].crops(TrainConfig(image_size=128))] == [128, 64]
+        for preset in PRESETS:
+            settings = spec.resolve(preset, {"output_dim": 16} if "output_dim" in method_keys(name) else {})
+            backbone, dim = resnet18(8, "cifar")
+            model = spec.build(backbone, dim, settings, 3)
+            views = [torch.randn(4, 3, c.size, c.size) for c in spec.crops(settings, 32) for _ in range(c.n)]
+            if hasattr(model, "on_step_start"):
+                model.on_step_start(0, 10)
+            loss = model(views)
+            assert loss.ndim <= 1 and torch.isfinite(loss).all(), (name, preset)
+            assert model.backbone is backbone
+    dino = METHODS["dino"]
+    crops = dino.crops(dino.presets["lightly"], 128)
+    assert [(c.n, c.size) for c in crops] == [(1, 128), (1, 128), (6, 64)]
+    assert [c.photometric.blur_prob for c in crops] == [1.0, 0.1, 0.5] and crops[1].photometric.solarize_prob == 0.2
+
+
+def method_keys(name):
+    return {f.name for f in dataclasses.fields(METHODS[name].settings)}

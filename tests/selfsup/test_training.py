@@ -36,9 +36,9 @@ def test_short_run_gives_finite_losses_knn_curve_and_linear_probe(synthetic, box
 
 def test_samclr_defaults_follow_the_paper(synthetic, boxes):
     cfg = run(synthetic, boxes, method="samclr").cfg
-    assert (cfg.sampling, cfg.temperature) == ("regions", 0.07)
+    assert (cfg.sampling, cfg.method_params["temperature"]) == ("regions", 0.07)
     cfg = run(synthetic, boxes, method="simclr").cfg
-    assert (cfg.sampling, cfg.temperature, cfg.lr) == ("random", 0.5, pytest.approx(0.06 * 16 / 256))
+    assert (cfg.sampling, cfg.method_params["temperature"], cfg.lr) == ("random", 0.5, pytest.approx(0.06 * 16 / 256))
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -72,14 +72,14 @@ def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(syntheti
 def test_resume_refuses_a_checkpoint_of_other_settings(synthetic, boxes, tmp_path):
     trainer = run(synthetic, boxes, epochs=1)
     trainer.save(tmp_path / "ckpt.pt")
-    other = run(synthetic, boxes, epochs=1, temperature=0.2)
-    with pytest.raises(ValueError, match="other settings \\(temperature\\)"):
+    other = run(synthetic, boxes, epochs=1, method_params={"temperature": 0.2})
+    with pytest.raises(ValueError, match="other settings \\(method_params.temperature\\)"):
         other.restore(tmp_path / "ckpt.pt")
 
 
 def test_nan_guard_stops_the_run(synthetic, boxes):
     with pytest.raises(NonFiniteLossError, match="lower the learning rate"):
-        run(synthetic, boxes, lr=1e12, epochs=2).fit()
+        run(synthetic, boxes, method_params={"base_lr": 1e12}, epochs=2).fit()
 
 
 def test_batch_larger_than_dataset_and_missing_store_are_clear_errors(synthetic, boxes):
