@@ -73,9 +73,9 @@ def saved_activations_gib(args: argparse.Namespace, probe: int = 8) -> float:
     from selfsup.config import TrainConfig
     from selfsup.methods import method_spec
 
-    cfg = TrainConfig(method="simclr", backbone_width=args.width).resolved()
+    cfg = TrainConfig(method="simclr", backbone_width=args.width, method_params={"views_in_one_batch": True})
     backbone, dim = resnet18(args.width, cfg.stem)
-    model = method_spec("simclr").build(backbone, dim, cfg)
+    model = method_spec("simclr").build(backbone, dim, cfg.settings(), cfg.epochs)
     saved: dict[tuple, int] = {}
 
     def keep(t: torch.Tensor) -> torch.Tensor:
