@@ -25,7 +25,7 @@ def summary_rows(uri: str, experiment_id: str, parent_id: str) -> list[dict[str,
         row = {"trial": run.data.tags.get(TRIAL_TAG, run.info.run_name), "status": run.info.status}
         row.update({k: run.data.params.get(k, "") for k in SETTINGS})
         for name, value in sorted(run.data.metrics.items()):
-            if name.startswith(("knn_top1/", "linear_top1/")) or name == "train/loss":
+            if name.startswith(("knn_top1/", "linear_top1/", "linear_best_top1/")) or name == "train/loss":
                 row[name] = f"{value:.4f}"
         rows.append(row)
     return sorted(rows, key=lambda r: r["trial"])

@@ -80,6 +80,33 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ProbeProtocol:
+    """How a linear probe is trained on a frozen backbone: SGD, momentum 0.9, cosine learning rate
+    per step from ``base_lr x batch_size / 256`` to 0, no warm-up."""
+
+    augment: bool
+    """True: random-resized crop + flip of the train images through the backbone every epoch;
+    False: the cached centre-crop features of the train split, every epoch the same."""
+    batch_size: int
+    base_lr: float
+    weight_decay: float
+    batchnorm: bool
+    """A non-affine BatchNorm1d standardising the features before the linear layer."""
+    drop_last: bool
+    """Drop the last incomplete train batch (kept when the split is smaller than one batch)."""
+
+
+PROBE_PROTOCOLS: dict[str, ProbeProtocol] = {
+    "fast": ProbeProtocol(augment=False, batch_size=256, base_lr=0.1, weight_decay=0.0, batchnorm=True, drop_last=False),
+    "reference": ProbeProtocol(augment=True, batch_size=128, base_lr=0.1, weight_decay=0.0, batchnorm=False, drop_last=True),
+}
+"""``fast``: ours, for miniatures and CPUs. ``reference``: the SAMCLR reference code (benji2264/s3same,
+``callbacks.py``: ``LinearProbingCallback``, batch 128, 90 epochs, ``RandomResizedCrop`` + flip,
+``drop_last``) training lightly's ``LinearClassifier`` (lightly 1.6 ``linear_classifier.py``: a bare
+``Linear``, SGD lr 0.1 x bs/256, momentum 0.9, weight decay 0, cosine per step)."""
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     __pydantic_config__ = _STRICT
 
@@ -91,11 +118,26 @@ class EvalConfig:
     """Evaluation resolution; None uses the training view size (the reference code: 128 px)."""
     batch_size: Annotated[int, Field(ge=1)] = 256
     linear_epochs: Annotated[int, Field(ge=0)] = 90
-    linear_lr: Positive = 0.1
-    linear_batch_size: Annotated[int, Field(ge=1)] = 256
-    linear_augment: bool = False
-    """True: random-resized crop + flip through the frozen backbone every epoch (reference code);
-    False: one pass of centre-crop features, then the linear layer on them (much faster)."""
+    """Epochs of the linear probe (reference code: 90); 0: no probe at all, no linear metric logged."""
+    linear_protocol: Literal["fast", "reference"] = "fast"
+    """How the linear probe trains (``PROBE_PROTOCOLS``). ``fast`` (ours): one pass of centre-crop
+    features, batch-normalised, then a linear layer on them; minutes on a CPU. ``reference``: the
+    SAMCLR reference code's probe (lightly's ``LinearClassifier``): random-resized crop + flip
+    through the frozen backbone every epoch, batch 128, a bare linear layer; 90 x the backbone's
+    forward passes over the train split."""
+    linear_lr: Positive | None = None
+    """Base learning rate of the probe (x batch / 256); None: the protocol's."""
+    linear_batch_size: Annotated[int, Field(ge=1)] | None = None
+    """Batch size of the probe; None: the protocol's."""
     at_start: bool = False
     """Also evaluate (KNN and linear) the untrained network, as epoch 0: the floor that pretraining
     must beat (random-weight features are far above chance on small images)."""
+
+    def probe(self) -> ProbeProtocol:
+        """The linear probe's protocol with ``linear_lr`` and ``linear_batch_size`` applied."""
+        protocol = PROBE_PROTOCOLS[self.linear_protocol]
+        return replace(
+            protocol,
+            base_lr=self.linear_lr or protocol.base_lr,
+            batch_size=self.linear_batch_size or protocol.batch_size,
+        )

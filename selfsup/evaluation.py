@@ -2,7 +2,11 @@
 
 KNN follows the reference code and lightly's benchmarks: cosine similarity on L2-normalised
 backbone features (before the projection head), k = 200, temperature 0.1, lightly's
-``knn_predict``. The linear probe trains a linear classifier on the frozen features.
+``knn_predict``. The linear probe trains a linear classifier on the frozen backbone, by one of two
+protocols (``EvalConfig.linear_protocol``, ``selfsup.config.PROBE_PROTOCOLS``): ``fast``, ours, on
+cached centre-crop features, or ``reference``, the SAMCLR reference code's (augmented images through
+the backbone every epoch). Both report the last epoch's val top-1 and, beside it, the best epoch's,
+which is selected on the val split itself (what the reference code and lightly's benchmarks report).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from lightly.utils.benchmarking import knn_predict
 
-from selfsup.config import EvalConfig
+from selfsup.config import EvalConfig, ProbeProtocol
 from selfsup.data.evalsets import EvalSet, eval_transform, probe_train_transform
 
 
@@ -29,11 +33,14 @@ class Features:
     val_y: torch.Tensor
 
 
-def _loader(dataset: torch.utils.data.Dataset, batch_size: int, workers: int, shuffle: bool = False, seed: int = 0) -> torch.utils.data.DataLoader:
+def _loader(
+    dataset: torch.utils.data.Dataset, batch_size: int, workers: int, shuffle: bool = False, seed: int = 0, drop_last: bool = False
+) -> torch.utils.data.DataLoader:
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
+        drop_last=drop_last and len(dataset) >= batch_size,  # type: ignore[arg-type]
         num_workers=workers,
         generator=torch.Generator().manual_seed(seed),
         pin_memory=torch.cuda.is_available(),
@@ -73,7 +80,47 @@ def knn_top1(features: Features, num_classes: int, k: int = 200, t: float = 0.1,
     return correct / len(features.val_x)
 
 
-def linear_top1(
+@dataclass(frozen=True)
+class ProbeResult:
+    """Val top-1 of a linear probe after each of its epochs."""
+
+    per_epoch: tuple[float, ...]
+
+    @property
+    def last(self) -> float:
+        return self.per_epoch[-1]
+
+    @property
+    def best(self) -> float:
+        """The best epoch's val top-1: selected on the val split, so an optimistic estimate."""
+        return max(self.per_epoch)
+
+
+def _probe_loader(features: Features, eval_set: EvalSet, protocol: ProbeProtocol, size: int, workers: int, seed: int) -> torch.utils.data.DataLoader:
+    """Augmented train images (``protocol.augment``) or the cached train features, shuffled."""
+    if protocol.augment:
+        dataset = eval_set.make("train", probe_train_transform(size))
+        return _loader(dataset, protocol.batch_size, workers, shuffle=True, seed=seed, drop_last=protocol.drop_last)
+    cached = torch.utils.data.TensorDataset(features.train_x, features.train_y)
+    drop = protocol.drop_last and len(cached) >= protocol.batch_size
+    return torch.utils.data.DataLoader(cached, batch_size=protocol.batch_size, shuffle=True, drop_last=drop, generator=torch.Generator().manual_seed(seed))
+
+
+def probe_head(dim: int, num_classes: int, protocol: ProbeProtocol) -> nn.Module:
+    """The probe's trainable part: a linear layer, after a non-affine batch norm when ``protocol.batchnorm``."""
+    linear = nn.Linear(dim, num_classes)
+    return nn.Sequential(nn.BatchNorm1d(dim, affine=False), linear) if protocol.batchnorm else linear
+
+
+@torch.no_grad()
+def _val_top1(head: nn.Module, features: Features, device: torch.device) -> float:
+    head.eval()
+    pred = head(features.val_x.to(device)).argmax(dim=1).cpu()
+    head.train()
+    return (pred == features.val_y).float().mean().item()
+
+
+def linear_probe(
     backbone: nn.Module,
     features: Features,
     eval_set: EvalSet,
@@ -82,34 +129,33 @@ def linear_top1(
     device: torch.device,
     workers: int,
     seed: int = 0,
-) -> float:
-    """Top-1 on val of a linear classifier trained on the frozen backbone's train features.
+) -> ProbeResult:
+    """Train a linear classifier on the frozen backbone for ``cfg.linear_epochs`` epochs by the
+    protocol ``cfg.probe()``; val top-1 (centre-crop features) after every epoch.
 
-    SGD with momentum 0.9 and a cosine learning rate, ``cfg.linear_epochs`` epochs; features are
-    standardised by a non-affine batch norm. With ``cfg.linear_augment`` the train images go
-    through random-resized crops and flips and the frozen backbone every epoch, as the reference
-    code does; otherwise the cached centre-crop features are used.
+    SGD with momentum 0.9, cosine learning rate per step from ``base_lr x batch / 256`` to 0. The
+    ``fast`` protocol standardises the cached centre-crop train features with a non-affine batch
+    norm; the ``reference`` protocol passes random-resized, flipped train images through the frozen
+    backbone (eval mode) every epoch into a bare linear layer, as lightly's ``LinearClassifier``
+    does in the SAMCLR reference code.
     """
-    gen = torch.Generator().manual_seed(seed)
+    if cfg.linear_epochs < 1:
+        raise ValueError("linear_probe needs linear_epochs >= 1")
+    protocol = cfg.probe()
     torch.manual_seed(seed)
-    dim = features.train_x.shape[1]
-    head = nn.Sequential(nn.BatchNorm1d(dim, affine=False), nn.Linear(dim, eval_set.num_classes)).to(device)
-    if cfg.linear_augment:
-        loader = _loader(eval_set.make("train", probe_train_transform(size)), cfg.linear_batch_size, workers, shuffle=True, seed=seed)
-    else:
-        cached = torch.utils.data.TensorDataset(features.train_x, features.train_y)
-        loader = torch.utils.data.DataLoader(cached, batch_size=cfg.linear_batch_size, shuffle=True, generator=gen)
+    head = probe_head(features.train_x.shape[1], eval_set.num_classes, protocol).to(device)
+    loader = _probe_loader(features, eval_set, protocol, size, workers, seed)
     steps = max(1, cfg.linear_epochs * len(loader))
-    lr = cfg.linear_lr * cfg.linear_batch_size / 256
+    lr = protocol.base_lr * protocol.batch_size / 256
     schedule = lr * 0.5 * (1 + np.cos(np.pi * np.arange(steps) / steps))
-    optimizer = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9)
+    optimizer = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9, weight_decay=protocol.weight_decay)
     was_training = backbone.training
     backbone.eval()
-    step = 0
+    step, per_epoch = 0, []
     for _ in range(cfg.linear_epochs):
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if cfg.linear_augment:
+            if protocol.augment:
                 with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                     x = backbone(x).float()
             for group in optimizer.param_groups:
@@ -119,8 +165,24 @@ def linear_top1(
             loss.backward()
             optimizer.step()
             step += 1
+        per_epoch.append(_val_top1(head, features, device))
     backbone.train(was_training)
-    head.eval()
-    with torch.no_grad():
-        pred = head(features.val_x.to(device)).argmax(dim=1).cpu()
-    return (pred == features.val_y).float().mean().item()
+    return ProbeResult(tuple(per_epoch))
+
+
+def linear_metrics(
+    backbone: nn.Module,
+    features: Features,
+    eval_set: EvalSet,
+    cfg: EvalConfig,
+    size: int,
+    device: torch.device,
+    workers: int,
+    seed: int = 0,
+) -> dict[str, float]:
+    """``linear_top1/<set>`` (the last epoch) and ``linear_best_top1/<set>`` (the best epoch, selected
+    on the val split); nothing when ``cfg.linear_epochs`` is 0."""
+    if cfg.linear_epochs == 0:
+        return {}
+    result = linear_probe(backbone, features, eval_set, cfg, size, device, workers, seed)
+    return {f"linear_top1/{eval_set.name}": result.last, f"linear_best_top1/{eval_set.name}": result.best}

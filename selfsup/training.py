@@ -36,7 +36,7 @@ from selfsup.data.device_views import DeviceViews
 from selfsup.data.evalsets import EvalSet
 from selfsup.data.image_cache import ImageCache
 from selfsup.data.images import PretrainImages, list_images
-from selfsup.evaluation import extract, knn_top1, linear_top1
+from selfsup.evaluation import extract, knn_top1, linear_metrics
 from selfsup.methods import method_spec
 from selfsup.methods.settings import MethodSettings
 
@@ -252,9 +252,9 @@ class Pretraining:
             features = extract(backbone, eval_set, self.eval_cfg, size, self.device, self.cfg.workers)
             metrics[f"knn_top1/{eval_set.name}"] = knn_top1(features, eval_set.num_classes, self.eval_cfg.knn_k, self.eval_cfg.knn_t)
             if linear:
-                metrics[f"linear_top1/{eval_set.name}"] = linear_top1(
+                metrics.update(linear_metrics(
                     backbone, features, eval_set, self.eval_cfg, size, self.device, self.cfg.workers, self.cfg.seed
-                )
+                ))
         return metrics
 
     def fit(self, on_epoch: Callable[[Metrics, Pretraining], None] | None = None) -> list[Metrics]:

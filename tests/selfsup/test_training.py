@@ -163,7 +163,7 @@ def test_untrained_network_is_evaluated_as_epoch_zero_once(synthetic, boxes, tmp
     first.fit(lambda metrics, run: (seen.append(metrics["epoch"]), run.save(tmp_path / "state.pt")) if metrics["epoch"] == 0 else seen.append(metrics["epoch"]))
     assert seen == [0, 1, 2]
     zero = first.history[0]
-    assert set(zero) == {"epoch", "knn_top1/shapes", "linear_top1/shapes"}
+    assert set(zero) == {"epoch", "knn_top1/shapes", "linear_top1/shapes", "linear_best_top1/shapes"}
     # the epoch-0 scores are the untrained backbone's: a fresh run with the same seed gives the same
     fresh = Pretraining(train, EvalConfig(**{**EVAL.__dict__, "linear_epochs": EVAL.linear_epochs}), synthetic.images, [evalset])
     assert fresh.evaluate(linear=False)["knn_top1/shapes"] == zero["knn_top1/shapes"]
