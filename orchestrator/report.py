@@ -4,14 +4,21 @@ Read back from MLflow (the sweep's parent run and its child runs), written under
 ``<run dir>/report/`` and logged as artifacts of the parent run (``report/``):
 
 - ``report.md``: the paper-style table (one row per configuration, KNN and linear top-1 per eval
-  set, mean ± std over seeds, in %); the untrained network's scores when the sweep evaluated it
-  (``eval.at_start``); when the grid has several temperatures, the comparison of region views with
-  whole-image views at *matched* temperatures beside the paper's pairing (SAMCLR at 0.07 against
-  SimCLR at 0.5, which mixes the view sampling with the temperature); and, for the paper's own
-  tables, the paper's numbers beside ours.
-- ``results.csv``: the same numbers, one row per configuration and eval set.
+  set, mean ± sample std over seeds, in %; the linear probe's last epoch, and its best epoch in a
+  column of its own, selected on the validation split); when the sweep evaluated the untrained
+  network (``eval.at_start``), its scores and each configuration's gain over it; when the grid has
+  several temperatures, region views against whole-image views at *matched* temperatures beside the
+  paper's pairing (SAMCLR at 0.07 against SimCLR at 0.5: the paper gives 0.07 for SAMCLR; that its
+  SimCLR ran at lightly's 0.5 is an inference, so that pairing may mix the view sampling with the
+  temperature); and, for the paper's own tables, the paper's numbers beside ours.
+- ``results.csv``: the same numbers, one row per configuration, eval set and metric.
 - ``knn_curves.png``: KNN top-1 against epochs per eval set (like the paper's Figure 2), mean over
-  seeds with a ± std band.
+  seeds with a ± sample-std band, the same std as the tables.
+
+Statistics (``selfsup.statistics``): trials that share a seed share the initialisation, so every
+difference (a gain over the untrained network, region views against whole-image views) is paired by
+seed: the mean of the per-seed differences with a t-based 95 % interval and the number of seeds.
+With one seed there is no spread to estimate: no ± and no interval, and the report says so.
 
 It also runs at the end of every sweep.
 """
@@ -35,22 +42,34 @@ from masking.storage import Location, location
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.rundirs import latest_run_dir, read_state, storage_location
 from orchestrator.tracking import TrackingError, child_runs, log_files, metric_history
+from selfsup.statistics import PairedDifference, mean_std, paired_difference
 
 NOT_A_SETTING = ("seed", "workers", "device")
 """Params that do not define a configuration: rows are averaged over these."""
-KNN, LINEAR = "knn_top1/", "linear_top1/"
+METRICS = {"knn": "knn_top1/", "linear": "linear_top1/", "linear_best": "linear_best_top1/"}
+"""Metric kind -> MLflow name prefix (then the eval set): KNN, the linear probe's last epoch, and its
+best epoch (selected on the validation split; what the reference code and lightly report)."""
+BEST_LABEL = "best epoch (selected on the validation split)"
+GAIN_LABEL = "gain over the untrained network"
 PAPER_RESULTS = Path(__file__).resolve().parent.parent / "experiments" / "paper_results.yaml"
 """The SAMCLR paper's numbers, keyed by sweep name (table1, table2, table3)."""
 
 
 @dataclass
 class TrialResult:
-    """One child run: its settings and its curves (eval set -> {epoch: top-1})."""
+    """One child run: its settings and its curves (metric kind -> eval set -> {epoch: top-1})."""
 
     params: dict[str, str]
     status: str
-    knn: dict[str, dict[int, float]] = field(default_factory=dict)
-    linear: dict[str, dict[int, float]] = field(default_factory=dict)
+    curves: dict[str, dict[str, dict[int, float]]] = field(default_factory=lambda: {kind: {} for kind in METRICS})
+
+    @property
+    def knn(self) -> dict[str, dict[int, float]]:
+        return self.curves["knn"]
+
+    @property
+    def seed(self) -> str:
+        return self.params.get("seed", "")
 
     @property
     def setting(self) -> tuple[tuple[str, str], ...]:
@@ -58,28 +77,51 @@ class TrialResult:
 
     def final(self, metric: str, eval_set: str) -> float | None:
         """The last point of a curve, after training (epoch 0 is the untrained network)."""
-        curve = (self.knn if metric == "knn" else self.linear).get(eval_set, {})
+        curve = self.curves[metric].get(eval_set, {})
         trained = [e for e in curve if e > 0]
         return curve[max(trained)] if trained else None
+
+    def start(self, metric: str, eval_set: str) -> float | None:
+        """The untrained network's score (epoch 0, ``eval.at_start``), if evaluated."""
+        return self.curves[metric].get(eval_set, {}).get(0)
 
 
 @dataclass(frozen=True)
 class Stat:
+    """Values over seeds: their mean and sample std (``selfsup.statistics.mean_std``)."""
+
     values: tuple[float, ...]
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.values)) if self.values else math.nan
+        return mean_std(self.values)[0] if self.values else math.nan
 
     @property
-    def std(self) -> float:
-        """Sample standard deviation over seeds (0 for one seed)."""
-        return float(np.std(self.values, ddof=1)) if len(self.values) > 1 else 0.0
+    def std(self) -> float | None:
+        """Sample standard deviation over seeds; None for fewer than two."""
+        return mean_std(self.values)[1] if self.values else None
 
     def text(self) -> str:
+        """Mean ± sample std in %; the mean alone for one seed; "–" for none."""
         if not self.values:
             return "–"
-        return f"{100 * self.mean:.1f} ± {100 * self.std:.1f}" if len(self.values) > 1 else f"{100 * self.mean:.1f}"
+        std = self.std
+        return f"{100 * self.mean:.1f}" if std is None else f"{100 * self.mean:.1f} ± {100 * std:.1f}"
+
+
+def difference_text(d: PairedDifference | None) -> str:
+    """A paired difference in points: mean, its 95 % t interval when there are two seeds or more, n."""
+    if d is None or d.n == 0:
+        return "–"
+    if d.low is None or d.high is None:
+        return f"{100 * d.mean:+.1f}, n = {d.n}"
+    return f"{100 * d.mean:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}], n = {d.n}"
+
+
+def paired(a: dict[str, float], b: dict[str, float]) -> PairedDifference | None:
+    """``a - b`` paired by seed over the seeds both have; None when they share none."""
+    seeds = [s for s in a if s in b]
+    return paired_difference([a[s] for s in seeds], [b[s] for s in seeds]) if seeds else None
 
 
 @dataclass
@@ -91,17 +133,27 @@ class Configuration:
     label: str = ""
 
     def stat(self, metric: str, eval_set: str) -> Stat:
-        values = [t.final(metric, eval_set) for t in self.trials]
-        return Stat(tuple(v for v in values if v is not None))
+        return Stat(tuple(self.by_seed(metric, eval_set).values()))
+
+    def by_seed(self, metric: str, eval_set: str) -> dict[str, float]:
+        """Final scores keyed by seed (trials without the metric left out)."""
+        finals = {t.seed: t.final(metric, eval_set) for t in self.trials}
+        return {seed: v for seed, v in finals.items() if v is not None}
+
+    def gain(self, metric: str, eval_set: str) -> PairedDifference | None:
+        """Final score minus the same trial's untrained score (epoch 0), paired by seed."""
+        starts = {t.seed: t.start(metric, eval_set) for t in self.trials}
+        return paired(self.by_seed(metric, eval_set), {s: v for s, v in starts.items() if v is not None})
 
     def curve(self, eval_set: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Epochs, mean and std of KNN top-1 over the seeds that reached each epoch."""
+        """Epochs, mean and sample std (0 where one seed reached the epoch) of KNN top-1 over seeds."""
         points: dict[int, list[float]] = defaultdict(list)
         for t in self.trials:
             for epoch, value in t.knn.get(eval_set, {}).items():
                 points[epoch].append(value)
-        epochs = np.array(sorted(points))
-        return epochs, np.array([np.mean(points[e]) for e in epochs]), np.array([np.std(points[e]) for e in epochs])
+        epochs = sorted(points)
+        stats = [mean_std(points[e]) for e in epochs]
+        return np.array(epochs), np.array([m for m, _ in stats]), np.array([s or 0.0 for _, s in stats])
 
 
 def collect(uri: str, experiment_id: str, parent_id: str) -> list[TrialResult]:
@@ -110,9 +162,9 @@ def collect(uri: str, experiment_id: str, parent_id: str) -> list[TrialResult]:
     for run in child_runs(uri, experiment_id, parent_id):
         result = TrialResult(dict(run.data.params), run.info.status)
         for name in run.data.metrics:
-            for prefix, curves in ((KNN, result.knn), (LINEAR, result.linear)):
+            for kind, prefix in METRICS.items():
                 if name.startswith(prefix):
-                    curves[name[len(prefix) :]] = metric_history(uri, run.info.run_id, name)
+                    result.curves[kind][name[len(prefix) :]] = metric_history(uri, run.info.run_id, name)
         results.append(result)
     return results
 
@@ -149,27 +201,59 @@ def _sort_key(setting: dict[str, str]) -> tuple:
 
 
 def eval_sets(results: Iterable[TrialResult]) -> list[str]:
-    return sorted({s for r in results for s in (*r.knn, *r.linear)})
+    return sorted({s for r in results for curves in r.curves.values() for s in curves})
 
 
 def untrained(results: Sequence[TrialResult], metric: str, eval_set: str) -> Stat:
     """Epoch-0 scores, one per seed (the untrained backbone depends on the seed only)."""
     by_seed: dict[str, float] = {}
     for r in results:
-        value = (r.knn if metric == "knn" else r.linear).get(eval_set, {}).get(0)
+        value = r.start(metric, eval_set)
         if value is not None:
-            by_seed.setdefault(r.params.get("seed", ""), value)
+            by_seed.setdefault(r.seed, value)
     return Stat(tuple(by_seed.values()))
 
 
+@dataclass(frozen=True)
+class Column:
+    """A metric column of the paper-style table: ``what`` is "final" (mean ± std) or "gain" (over epoch 0)."""
+
+    header: str
+    eval_set: str
+    metric: str
+    what: str = "final"
+
+
+def _columns(results: Sequence[TrialResult], sets: Sequence[str]) -> list[Column]:
+    """KNN and linear per eval set; the gain columns where epoch 0 was evaluated, the best-epoch
+    column where the probe logged one."""
+    has_best = any(r.curves["linear_best"] for r in results)
+    has_start = any(r.start(m, s) is not None for r in results for s in sets for m in ("knn", "linear"))
+    columns = []
+    for s in sets:
+        for metric, name in (("knn", "KNN"), ("linear", "linear")):
+            columns.append(Column(f"{name} {s}", s, metric))
+            if has_start:
+                columns.append(Column(f"{name} {s}, {GAIN_LABEL}", s, metric, "gain"))
+        if has_best:
+            columns.append(Column(f"linear {s}, {BEST_LABEL}", s, "linear_best"))
+    return columns
+
+
 def results_table(configs: Sequence[Configuration], sets: Sequence[str], results: Sequence[TrialResult]) -> str:
-    header = ["configuration", "seeds"] + [f"{m} {s}" for s in sets for m in ("KNN", "linear")]
-    rows = [[c.label, str(len(c.trials))] + [c.stat(m, s).text() for s in sets for m in ("knn", "linear")] for c in configs]
+    """One row per configuration: mean ± sample std over seeds, gains over epoch 0 paired by seed;
+    a last row for the untrained network when the sweep evaluated it."""
+    columns = _columns(results, sets)
+    rows = []
+    for c in configs:
+        cells = [c.stat(k.metric, k.eval_set).text() if k.what == "final" else difference_text(c.gain(k.metric, k.eval_set)) for k in columns]
+        rows.append([c.label, str(len(c.trials)), *cells])
     start = {(m, s): untrained(results, m, s) for s in sets for m in ("knn", "linear")}
     if any(start["knn", s].values for s in sets):
         seeds = max(len(start["knn", s].values) for s in sets)
-        rows.append(["untrained network (epoch 0)", str(seeds)] + [start[m, s].text() for s in sets for m in ("knn", "linear")])
-    return _markdown(header, rows)
+        cells = [start[k.metric, k.eval_set].text() if (k.metric, k.eval_set) in start and k.what == "final" else "" for k in columns]
+        rows.append(["untrained network (epoch 0)", str(seeds), *cells])
+    return _markdown(["configuration", "seeds", *(k.header for k in columns)], rows)
 
 
 def _baseline(config: Configuration, configs: Sequence[Configuration], temperature: str) -> Configuration | None:
@@ -203,20 +287,9 @@ def matched_temperature_table(configs: Sequence[Configuration], sets: Sequence[s
             base = _baseline(config, configs, str(temperature))
             if base is None:
                 continue
-            deltas = [_delta(config.stat(m, s), base.stat(m, s)) for m in ("knn", "linear") for s in sets]
+            deltas = [difference_text(paired(config.by_seed(m, s), base.by_seed(m, s))) for m in ("knn", "linear") for s in sets]
             rows.append([kind, config.label, base.label, *deltas])
     return _markdown(header, rows) if rows else None
-
-
-def _delta(a: Stat, b: Stat) -> str:
-    """Difference of means in points, with the standard error of the difference over seeds."""
-    if not a.values or not b.values:
-        return "–"
-    diff = 100 * (a.mean - b.mean)
-    if len(a.values) > 1 and len(b.values) > 1:
-        se = 100 * math.sqrt(a.std**2 / len(a.values) + b.std**2 / len(b.values))
-        return f"{diff:+.1f} ± {se:.1f}"
-    return f"{diff:+.1f}"
 
 
 def _is_number(v: str | None) -> bool:
@@ -227,25 +300,60 @@ def _is_number(v: str | None) -> bool:
         return False
 
 
-def paper_table(sweep_name: str, configs: Sequence[Configuration], paper_file: Path = PAPER_RESULTS) -> str | None:
-    """Ours beside the paper's numbers (``paper_file``: sweep name -> method -> "knn/<set>" or
-    "linear/<set>" -> top-1 in %); None when the paper has no table of this name."""
+def read_paper(sweep_name: str, paper_file: Path = PAPER_RESULTS) -> tuple[dict, dict[str, str]]:
+    """The paper's numbers for a sweep (method -> "knn/<set>" or "linear/<set>" -> top-1 in %) and
+    its notes on SAMCLR's gain over SimCLR ("<kind>/<set>" -> text); empty when it has none."""
     if not paper_file.is_file():
-        return None
-    paper = (yaml.safe_load(paper_file.read_text()) or {}).get(sweep_name)
+        return {}, {}
+    data = yaml.safe_load(paper_file.read_text()) or {}
+    return data.get(sweep_name) or {}, (data.get("_notes") or {}).get(sweep_name) or {}
+
+
+def _single(configs: Sequence[Configuration], method: str) -> tuple[Configuration | None, str]:
+    """The one configuration of ``method``, or None and why ("not run", "several configurations")."""
+    ours = [c for c in configs if c.setting.get("method") == method]
+    if len(ours) == 1:
+        return ours[0], ""
+    return None, "several configurations" if ours else "not run"
+
+
+def paper_table(sweep_name: str, configs: Sequence[Configuration], paper_file: Path = PAPER_RESULTS) -> str | None:
+    """Ours beside the paper's numbers: ours (the linear probe's last epoch, and its best epoch in a
+    column of its own), the paper's, ours − paper; None when the paper has no table of this name."""
+    paper, _ = read_paper(sweep_name, paper_file)
     if not paper:
         return None
     rows = []
     for method, numbers in paper.items():
-        ours = [c for c in configs if c.setting.get("method") == method]
+        config, why = _single(configs, method)
         for key, value in sorted((numbers or {}).items()):
             metric, eval_set = key.split("/", 1)
-            stat = ours[0].stat(metric, eval_set) if len(ours) == 1 else Stat(())
-            ours_text = stat.text() if len(ours) == 1 else ("several configurations" if ours else "not run")
+            stat = config.stat(metric, eval_set) if config else Stat(())
+            best = config.stat("linear_best", eval_set).text() if config and metric == "linear" else "–"
             paper_text = "n/a" if value is None else f"{float(value):.1f}"
             diff = f"{100 * stat.mean - float(value):+.1f}" if stat.values and value is not None else "–"
-            rows.append([method, key, ours_text, paper_text, diff])
-    return _markdown(["method", "metric", "ours", "paper", "ours − paper"], rows)
+            rows.append([method, key, stat.text() if config else why, best, paper_text, diff])
+    return _markdown(["method", "metric", "ours", f"ours, {BEST_LABEL}", "paper", "ours − paper"], rows)
+
+
+def paper_gain_table(sweep_name: str, configs: Sequence[Configuration], paper_file: Path = PAPER_RESULTS) -> str | None:
+    """SAMCLR's gain over SimCLR: ours paired by seed, the paper's (difference of its table's
+    numbers), and the notes on where the paper's text and table disagree; None without both rows."""
+    paper, notes = read_paper(sweep_name, paper_file)
+    samclr, simclr = paper.get("samclr") or {}, paper.get("simclr") or {}
+    keys = sorted(k for k in samclr if k in simclr)
+    if not keys:
+        return None
+    ours_a, _ = _single(configs, "samclr")
+    ours_b, _ = _single(configs, "simclr")
+    rows = []
+    for key in keys:
+        metric, eval_set = key.split("/", 1)
+        ours = paired(ours_a.by_seed(metric, eval_set), ours_b.by_seed(metric, eval_set)) if ours_a and ours_b else None
+        a, b = samclr[key], simclr[key]
+        theirs = "n/a" if a is None or b is None else f"{float(a) - float(b):+.1f}"
+        rows.append([key, difference_text(ours), theirs, notes.get(key, "")])
+    return _markdown(["metric", "ours (paired by seed)", "paper (its table)", "note"], rows)
 
 
 def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -257,15 +365,24 @@ def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def results_csv(configs: Sequence[Configuration], sets: Sequence[str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["configuration", "eval_set", "metric", "mean", "std", "seeds", *sorted({k for c in configs for k in c.setting})])
     keys = sorted({k for c in configs for k in c.setting})
+    header = ["configuration", "eval_set", "metric", "mean", "std", "seeds", "gain", "gain_low", "gain_high", "gain_seeds", *keys]
+    writer.writerow(header)
     for c in configs:
         for s in sets:
-            for m in ("knn", "linear"):
+            for m in METRICS:
                 stat = c.stat(m, s)
-                if stat.values:
-                    writer.writerow([c.label, s, m, f"{stat.mean:.4f}", f"{stat.std:.4f}", len(stat.values), *(c.setting.get(k, "") for k in keys)])
+                if not stat.values:
+                    continue
+                gain = c.gain(m, s) if m != "linear_best" else None
+                number = [_number(stat.mean), _number(stat.std), len(stat.values)]
+                gains = [_number(gain.mean), _number(gain.low), _number(gain.high), gain.n] if gain else ["", "", "", ""]
+                writer.writerow([c.label, s, m, *number, *gains, *(c.setting.get(k, "") for k in keys)])
     return out.getvalue()
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 LINE_STYLES = ("-", "--", ":", "-.")
@@ -303,6 +420,30 @@ def knn_figure(configs: Sequence[Configuration], sets: Sequence[str]) -> bytes:
     return out.getvalue()
 
 
+PAIRED = (
+    "paired by seed (trials with the same seed share the initialisation): the mean of the per-seed "
+    "differences [its t-based 95 % interval], n = the number of seeds"
+)
+
+
+def _spread_line(configs: Sequence[Configuration]) -> str:
+    """What the ± means, or, with one seed everywhere, that there is none."""
+    if all(len({t.seed for t in c.trials}) < 2 for c in configs):
+        return "one seed per configuration: single runs, so no ± and no interval (a spread needs two seeds or more)."
+    return "mean ± sample std over seeds (the mean alone where a configuration has one seed)."
+
+
+def _legend(results: Sequence[TrialResult], sets: Sequence[str]) -> str:
+    """What the gain and best-epoch columns mean, when the table has them."""
+    kinds = {k.what if k.what == "gain" else k.metric for k in _columns(results, sets)}
+    lines = []
+    if "gain" in kinds:
+        lines.append(f"*{GAIN_LABEL}*: the final score minus the same trial's epoch-0 score, in points, {PAIRED}.")
+    if "linear_best" in kinds:
+        lines.append(f"*{BEST_LABEL}*: the probe's best epoch, chosen by its accuracy on the split it is scored on, so optimistic; the linear columns are the last epoch.")
+    return "".join(f"\n{line}\n" for line in lines)
+
+
 def render(
     sweep_name: str,
     results: Sequence[TrialResult],
@@ -312,22 +453,32 @@ def render(
 ) -> str:
     """The report's Markdown; ``configs`` and ``sets``: ``configurations(results)``, ``eval_sets(results)``."""
     unfinished = [r for r in results if r.status != "FINISHED"]
-    parts = [f"# Results of sweep `{sweep_name}`\n\n", f"{len(results)} trials, {len(configs)} configurations; top-1 in %, mean ± std over seeds.\n"]
+    parts = [f"# Results of sweep `{sweep_name}`\n\n", f"{len(results)} trials, {len(configs)} configurations; top-1 in %, {_spread_line(configs)}\n"]
     if unfinished:
         parts.append(f"**{len(unfinished)} trial(s) did not finish** (status {', '.join(sorted({r.status for r in unfinished}))}); their last logged points are used.\n")
-    parts += ["\n## Paper-style table\n\n", results_table(configs, sets, results)]
+    parts += ["\n## Paper-style table\n\n", results_table(configs, sets, results), _legend(results, sets)]
     matched = matched_temperature_table(configs, sets)
     if matched:
         parts += [
             "\n## Region views against whole-image views, at matched temperature\n\n",
-            "Δ = region views − whole-image views, in points (± standard error over seeds). "
-            "The paper's pairing (SAMCLR at τ 0.07 against SimCLR at lightly's 0.5) changes the "
-            "temperature and the views at once; the matched rows change the views alone.\n\n",
+            f"Δ = region views − whole-image views, in points, {PAIRED}. "
+            "The paper's pairing (SAMCLR at τ 0.07 against SimCLR at lightly's 0.5, which its SimCLR "
+            "may have used) changes the temperature and the views at once; the matched rows change "
+            "the views alone.\n\n",
             matched,
         ]
     paper = paper_table(sweep_name, configs, paper_file)
     if paper:
-        parts += ["\n## Beside the SAMCLR paper\n\n", paper]
+        parts += [
+            "\n## Beside the SAMCLR paper\n\n",
+            "The paper's top-1 (its Tables 1-3, `experiments/paper_results.yaml`) beside ours; ours − paper "
+            "uses our last epoch. The reference code logs its linear probe's best epoch, so its linear "
+            "numbers may be best-epoch ones: compare them with both of our columns.\n\n",
+            paper,
+        ]
+        gain = paper_gain_table(sweep_name, configs, paper_file)
+        if gain:
+            parts += [f"\nSAMCLR − SimCLR, in points; ours {PAIRED}.\n\n", gain]
     parts.append("\n![KNN top-1 against epochs](knn_curves.png)\n")
     return "".join(parts)
 
