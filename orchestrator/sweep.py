@@ -224,10 +224,12 @@ def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, s
         log_files(uri, parent, write_summary(rows, run_dir, skipped))
         finish_run(uri, parent, "FINISHED" if failed == 0 else "FAILED")
     except TrackingError as err:
+        state = "is unreachable" if err.unreachable else "answered with an error"
         raise TrackingError(
-            f"MLflow tracking at {uri} is unreachable at the end of the sweep: the trials are over and every "
+            f"MLflow tracking at {uri} {state} at the end of the sweep: the trials are over and every "
             f"epoch they trained is kept in their checkpoints under {run_dir}; run the sweep again with --resume "
-            f"once MLflow answers, to log them ({err})"
+            f"once MLflow accepts them, to log them ({err})",
+            err.unreachable,
         ) from None
     try:  # read back from MLflow, so it can be made again at any time: a failure here loses nothing
         report = write_report(uri, state["experiment_id"], parent, run_dir, plan.sweep.name)[0]
