@@ -18,14 +18,13 @@ import argparse
 import dataclasses
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from masking.storage import Location
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.plan import Plan, describe, make_plan
-from orchestrator.rundirs import latest_run_dir, read_state, write_state
+from orchestrator.rundirs import latest_run_dir, new_run_dir, read_state, write_state
 from orchestrator.smoke import smoke_sweep
 from orchestrator.summary import (
     SKIPPED,
@@ -167,8 +166,7 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
                 run_dir.path, trainable=trainable, resume_unfinished=True, resume_errored=True, storage_filesystem=filesystem
             )
     else:
-        run_dir = plan.storage / f"{sweep.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_dir.mkdir(exist_ok=False)
+        run_dir = new_run_dir(plan.storage, sweep.name)
         tags = {"git_commit": _git_commit(), "sweep_file": str(sweep_file), SKIPPED: "; ".join(skipped_examples(skipped))[:5000] or "none"}
         total_skipped = sum(len(bad) for bad in skipped.values())
         parent = start_sweep(uri, experiment_id, run_dir.name, tags, {SKIPPED: total_skipped})
