@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +25,8 @@ from typing import Any
 
 from masking.storage import Location
 from orchestrator.config import SweepError, load_sweep
-from orchestrator.plan import Plan, describe, make_plan
+from orchestrator.images import MASKER_ERROR
+from orchestrator.plan import Plan, check_batch_size, describe, make_plan
 from orchestrator.rundirs import latest_run_dir, new_run_dir, read_state, write_state
 from orchestrator.smoke import smoke_sweep
 from orchestrator.summary import (
@@ -57,12 +60,49 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _trial_spec(plan: Plan, trial, uri: str, run_id: str, skipped: Skipped) -> dict[str, Any]:
+def training_images(plan: Plan, skipped: Skipped) -> dict[str, list[str]]:
+    """Dataset -> the images every trial of it trains on: the plan's file list (listed once, at
+    planning) less the images left out (unreadable, or failed by a masker of that dataset)."""
+    return {name: [p for p in d.paths if p not in skipped.get(name, {})] for name, d in plan.datasets.items()}
+
+
+def left_out(dataset: str, unreadable: dict[str, str], stores: list) -> dict[str, str]:
+    """Relative path -> reason, for every image no trial of ``dataset`` trains on: the unreadable ones
+    and those any masker of the dataset failed on (after its retries).
+
+    Why drop a masker's failures from *every* arm of the dataset rather than give them whole-image
+    views: an arm comparison (SAMCLR vs its SimCLR twin, one masker vs another) must differ in the
+    sampling only. Whole-image views in a "regions" arm would quietly mix the two samplings, in a
+    proportion that depends on the masker; dropping the image from all arms keeps every arm on the
+    same images and the regions arms purely region-sampled. They are counted and named with the
+    unreadable images (``skipped_images``)."""
+    out = dict(unreadable)
+    for store in stores:
+        for path, error in store.errors.items():
+            if error.startswith(MASKER_ERROR):
+                out.setdefault(path, error)
+    return dict(sorted(out.items()))
+
+
+def write_image_lists(run_dir: Location, images: dict[str, list[str]]) -> dict[str, tuple[str, str]]:
+    """Each dataset's training images as ``images/<dataset>.json`` in the run folder (shipped with
+    the trials, so a resumed or restarted trial trains on the same list); dataset -> (file, sha256)."""
+    out = {}
+    for name, paths in images.items():
+        data = json.dumps(paths).encode()
+        file = run_dir / "images" / f"{name}.json"
+        file.write_bytes(data)
+        out[name] = (str(file), hashlib.sha256(data).hexdigest())
+    return out
+
+
+def _trial_spec(plan: Plan, trial, uri: str, run_id: str, lists: dict[str, tuple[str, str]]) -> dict[str, Any]:
     dataset = plan.datasets[trial.dataset]
     return {
         "key": trial.key,
         "images": str(dataset.images),
-        "skip": sorted(skipped.get(trial.dataset, {})),
+        "image_list": lists[trial.dataset][0],
+        "image_list_sha256": lists[trial.dataset][1],
         "store": str(trial.store) if trial.store else None,  # a path or URI: parsed again on the worker
         "train": dataclasses.asdict(trial.train),
         "eval": dataclasses.asdict(plan.sweep.eval.settings),
@@ -149,9 +189,15 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     stores: dict[str, list] = {name: [] for name in plan.datasets}
     for job in plan.mask_jobs:
         stores[job.dataset].append(compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log))
-    skipped = {name: unreadable_images(dataset, plan.regions_dir, stores[name]) for name, dataset in plan.datasets.items()}
+    skipped = {
+        name: left_out(name, unreadable_images(dataset, plan.regions_dir, stores[name]), stores[name])
+        for name, dataset in plan.datasets.items()
+    }
     if any(skipped.values()):
         log(skipped_markdown(skipped).rstrip())
+    images = training_images(plan, skipped)
+    for t in plan.trials:
+        check_batch_size(t.train, t.dataset, len(images[t.dataset]), t.key, f" left after leaving out {len(skipped[t.dataset])}")
 
     trainable = tune.with_resources(run_trial, {"cpu": res.cpu, "gpu": res.gpu})
     # Tune writes through the storage's pyarrow filesystem (a URI keeps its options, e.g. an S3 endpoint)
@@ -170,7 +216,8 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
         tags = {"git_commit": _git_commit(), "sweep_file": str(sweep_file), SKIPPED: "; ".join(skipped_examples(skipped))[:5000] or "none"}
         total_skipped = sum(len(bad) for bad in skipped.values())
         parent = start_sweep(uri, experiment_id, run_dir.name, tags, {SKIPPED: total_skipped})
-        specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params()), skipped) for t in plan.trials]
+        lists = write_image_lists(run_dir, images)
+        specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params()), lists) for t in plan.trials]
         state = {"sweep": sweep.name, "experiment_id": experiment_id, "tracking_uri": uri, "parent_run_id": parent}
         write_state(run_dir, state)
         text = Path(sweep_file).read_bytes()
