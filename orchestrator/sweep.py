@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from masking.storage import Location
-from orchestrator.config import SweepError, load_sweep
+from orchestrator.config import SweepConfig, SweepError, load_sweep, parse_sweep
 from orchestrator.images import MASKER_ERROR
 from orchestrator.plan import Plan, check_batch_size, describe, make_plan
 from orchestrator.rundirs import latest_run_dir, new_run_dir, read_state, write_state
@@ -161,7 +161,59 @@ def _check_tracking(uri: str | None, address: str | None, log) -> None:
         )
 
 
-def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None, dry_run: bool = False, smoke: bool = False, log=print) -> int:
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out or {prefix: {}}
+    return {prefix: value}
+
+
+def changed_keys(old: SweepConfig, new: SweepConfig) -> list[str]:
+    """The dotted keys whose values differ between two sweep files (after validation and defaults)."""
+    a, b = _flat(old.model_dump(mode="json")), _flat(new.model_dump(mode="json"))
+    return sorted(k for k in a.keys() | b.keys() if a.get(k, ...) != b.get(k, ...))
+
+
+def check_resume(run_dir: Location, sweep: SweepConfig, plan: Plan, sweep_file: str, allow_changes: bool, smoke: bool = False) -> None:
+    """``--resume`` continues the run as it was planned: Tune restores that run's grid, so a sweep file
+    edited since would be ignored without a word. Identical (after validation) -> resume; different ->
+    one line naming the changed keys. ``allow_changes`` accepts changes that keep every old trial as it
+    was (same key, same settings, same data) and add none, e.g. ``resources`` or ``tracking`` edits;
+    added trials are refused (they need a new run: Tune cannot add trials to a restored grid)."""
+    copy = run_dir / "sweep.yaml"
+    if not copy.is_file():
+        return  # a run from before the copy was kept: nothing to compare with
+    old = parse_sweep(copy.read_text(), str(copy))
+    if smoke:
+        old = smoke_sweep(old)
+    changed = changed_keys(old, sweep)
+    if not changed:
+        return
+    shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    if not allow_changes:
+        raise SweepError(
+            f"--resume: {sweep_file} differs from the run's copy {copy} in {shown}; undo the changes, run it as a new run "
+            "(without --resume), or add --allow-changes if every old trial stays as it was"
+        )
+    old_trials = {t.key: t for t in make_plan(old).trials}
+    new_trials = {t.key: t for t in plan.trials}
+    altered = [k for k, t in old_trials.items() if k not in new_trials or new_trials[k].params() != t.params() or new_trials[k].store != t.store]
+    added = [k for k in new_trials if k not in old_trials]
+    if altered:
+        raise SweepError(f"--resume --allow-changes: the changes to {shown} alter or remove trial(s) {', '.join(altered[:5])}; start a new run (without --resume)")
+    if added:
+        raise SweepError(
+            f"--resume --allow-changes: the changes to {shown} add trial(s) {', '.join(added[:5])}, which a resumed run cannot take; "
+            "finish this run with its own sweep file, then run the new one without --resume"
+        )
+
+
+def run_sweep(
+    sweep_file: str, resume: bool = False, address: str | None = None, dry_run: bool = False, smoke: bool = False, log=print,
+    allow_changes: bool = False,
+) -> int:
     """Run a sweep; returns the number of trials that did not finish (0 is success)."""
     sweep = load_sweep(sweep_file)
     if smoke:
@@ -172,6 +224,11 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
         return 0
     _check_resources(plan, address)
     _check_tracking(sweep.tracking.uri, address, log)
+    run_dir = latest_run_dir(plan.storage, sweep.name) if resume else None
+    if resume and run_dir is None:
+        raise SweepError(f"--resume: no earlier run of sweep {sweep.name!r} under {plan.storage}")
+    if run_dir is not None:
+        check_resume(run_dir, sweep, plan, sweep_file, allow_changes, smoke)
     uri = sweep.tracking.uri or default_uri()
     experiment_id = open_experiment(uri, sweep.tracking.experiment or sweep.name)
 
@@ -181,9 +238,6 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     from orchestrator.regions import compute_store
     from orchestrator.trial import checkpointed_histories, reached_the_end, run_trial
 
-    run_dir = latest_run_dir(plan.storage, sweep.name) if resume else None
-    if resume and run_dir is None:
-        raise SweepError(f"--resume: no earlier run of sweep {sweep.name!r} under {plan.storage}")
     _init_ray(address)
     res = sweep.resources
     stores: dict[str, list] = {name: [] for name in plan.datasets}
@@ -298,11 +352,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweep", help="sweep YAML file, e.g. experiments/demo.yaml")
     parser.add_argument("--dry-run", action="store_true", help="print the planned trials and region jobs, then exit")
     parser.add_argument("--resume", action="store_true", help="continue the newest run of this sweep")
+    parser.add_argument(
+        "--allow-changes", action="store_true", help="with --resume: accept sweep-file edits that keep every old trial as it was"
+    )
     parser.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
     parser.add_argument("--smoke", action="store_true", help="the same sweep shrunk to tiny synthetic data and 1 epoch")
     args = parser.parse_args(argv)
+    if args.allow_changes and not args.resume:
+        parser.error("--allow-changes goes with --resume")
     try:
-        failed = run_sweep(args.sweep, resume=args.resume, address=args.address, dry_run=args.dry_run, smoke=args.smoke)
+        failed = run_sweep(
+            args.sweep, resume=args.resume, address=args.address, dry_run=args.dry_run, smoke=args.smoke, allow_changes=args.allow_changes
+        )
     except (SweepError, TrackingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
