@@ -96,8 +96,12 @@ def _table(rows: Sequence[ImageRegions]) -> pa.Table:
 
 def _write_atomically(table: pa.Table, target: Location) -> None:
     tmp = target.temporary_sibling()
-    pq.write_table(table, tmp.path, filesystem=tmp.fs)
-    tmp.replace(target)
+    try:
+        pq.write_table(table, tmp.path, filesystem=tmp.fs)
+        tmp.replace(target)
+    except BaseException:  # a failed write leaves no temporary file behind
+        tmp.delete()
+        raise
 
 
 def _read(file: Location, **kwargs) -> pa.Table:
