@@ -227,3 +227,13 @@ def test_an_hqsam_dtype_the_cpu_overrides_is_a_plan_warning(tmp_path):
     assert plan.warnings == ("maskers.gt.params.dtype: bfloat16 is overridden with float32: its actors run on the CPU (resources.mask_gpu is 0)",)
     assert "warning: maskers.gt.params.dtype: bfloat16" in describe(plan)
     assert make_plan(parse_sweep(text.replace("dtype: bfloat16", "dtype: float32"), "<s>")).warnings == ()
+
+
+def test_a_min_scale_axis_does_not_multiply_multi_crop_trials(tmp_path):
+    """DINO and SwAV crop at their own global and local scales (no min_scale setting): a min_scale axis
+    gives SimCLR one trial per value and each multi-crop method one trial (issue 17; fixed by the
+    per-method settings)."""
+    text = GOOD.format(root=tmp_path / "data").replace("  method: [simclr, samclr]", "  method: [simclr, dino, swav]")
+    text = text.replace("  c: [1.0, 1.3]", "  min_scale: [0.08, 0.2]").replace("  masker: [gt]\n", "")
+    keys = sorted(t.key for t in make_plan(parse_sweep(text, "<s>")).trials)
+    assert keys == ["dino", "simclr,min_scale=0.08", "simclr,min_scale=0.2", "swav"]
