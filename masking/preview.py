@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from masking.maskers import MASKERS, MaskerConfig, regions_of
+from masking.maskers import MASKERS, Masker, MaskerConfig, regions_of
 from masking.regions import PAPER_C, PAPER_MIN_AREA, enlarge_boxes
 from masking.sampler import CropSpec, ViewSampler, simclr_photometric
 
@@ -40,7 +40,9 @@ def _images(inputs: list[str], limit: int) -> list[tuple[Path, str]]:
     return out[:limit]
 
 
-def render(images: list[tuple[Path, str]], config: MaskerConfig, c: float, pairs: int, size: int, out: Path, seed: int = 0) -> Path:
+def render(
+    images: list[tuple[Path, str]], config: MaskerConfig, c: float, pairs: int, size: int, out: Path, seed: int = 0, masker: Masker | None = None
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -49,7 +51,7 @@ def render(images: list[tuple[Path, str]], config: MaskerConfig, c: float, pairs
     from PIL import Image, ImageOps
 
     torch.manual_seed(seed)
-    masker = config.build()
+    masker = masker if masker is not None else config.build()
     sampler = ViewSampler((CropSpec(2, size),), "regions", c, simclr_photometric(normalize=False))
     fig, axes = plt.subplots(len(images), 1 + 2 * pairs, figsize=(3 * (1 + 2 * pairs), 3 * len(images)), squeeze=False)
     colours = plt.cm.tab10.colors
@@ -93,8 +95,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=128, help="view size in pixels")
     parser.add_argument("--out", default="preview.png")
     args = parser.parse_args(argv)
-    config = MaskerConfig(args.masker, json.loads(args.params), min_area=args.min_area)
-    out = render(_images(args.inputs, args.images), config, args.c, args.pairs, args.size, Path(args.out))
+    try:
+        params = json.loads(args.params)
+    except json.JSONDecodeError as err:
+        parser.error(f"--params is not JSON ({err}): {args.params!r}; e.g. --params '{{\"points_per_side\": 8}}'")
+    if not isinstance(params, dict):
+        parser.error(f"--params must be a JSON object of the masker's parameters, got {args.params!r}")
+    config = MaskerConfig(args.masker, params, min_area=args.min_area)
+    try:
+        images = _images(args.inputs, args.images)
+        torch.manual_seed(0)  # render's seed: HQ-SAM without a checkpoint has random weights
+        masker = config.build()
+    except (ValueError, TypeError, FileNotFoundError) as err:  # a wrong parameter or input: one line
+        parser.error(str(err).splitlines()[0] if str(err) else type(err).__name__)
+    out = render(images, config, args.c, args.pairs, args.size, Path(args.out), masker=masker)
     print(f"wrote {out}")
     return 0
 

@@ -109,9 +109,21 @@ class Location:
         """Write whole or not at all: to a temporary sibling first, then moved into place."""
         self.parent.mkdir()
         tmp = self.temporary_sibling()
-        with self.fs.open_output_stream(tmp.path) as stream:
-            stream.write(data)
-        tmp.replace(self)
+        try:
+            with self.fs.open_output_stream(tmp.path) as stream:
+                stream.write(data)
+            tmp.replace(self)
+        except BaseException:  # a failed write leaves no temporary file behind
+            tmp.delete()
+            raise
+
+    def delete(self) -> None:
+        """Delete this file if it exists (best effort: used to clean up after a failed write)."""
+        try:
+            if self.is_file():
+                self.fs.delete_file(self.path)
+        except OSError:
+            pass
 
     def write_text(self, text: str) -> None:
         self.write_bytes(text.encode())

@@ -96,8 +96,12 @@ def _table(rows: Sequence[ImageRegions]) -> pa.Table:
 
 def _write_atomically(table: pa.Table, target: Location) -> None:
     tmp = target.temporary_sibling()
-    pq.write_table(table, tmp.path, filesystem=tmp.fs)
-    tmp.replace(target)
+    try:
+        pq.write_table(table, tmp.path, filesystem=tmp.fs)
+        tmp.replace(target)
+    except BaseException:  # a failed write leaves no temporary file behind
+        tmp.delete()
+        raise
 
 
 def _read(file: Location, **kwargs) -> pa.Table:
@@ -185,15 +189,19 @@ class StoreWriter:
         # names sort in write order, so finalize keeps the first row written for a path
         _write_atomically(_table(rows), self.parts / f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet")
 
-    def finalize(self, expected: Iterable[str], metadata: Mapping[str, str] | None = None) -> RegionStore:
+    def finalize(self, expected: Iterable[str], metadata: Mapping[str, str] | None = None, base: RegionStore | None = None) -> RegionStore:
         """Merge the shards (one row per path) into the store file, with ``metadata`` (strings);
-        every expected path must be there."""
+        every expected path must be there. ``base``: a complete store whose rows the shards replace
+        (images computed again) and complete (every other image)."""
         rows: dict[str, ImageRegions] = {}
         self.duplicates = 0
         for shard in self._shards():
             for row in RegionStore._rows_of(_read(shard, schema=SCHEMA)):
                 self.duplicates += row.path in rows
                 rows.setdefault(row.path, row)
+        if base is not None:
+            for path in base._rows:
+                rows.setdefault(path, base[path])
         missing = [p for p in expected if p not in rows]
         if missing:
             raise RuntimeError(f"region store {self.path.name}: {len(missing)} images have no row, e.g. {missing[0]}")

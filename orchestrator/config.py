@@ -14,15 +14,17 @@ with YAML's safe loader (no tags that build Python objects).
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, create_model, field_validator, model_validator
 
-from masking.maskers import MASKERS
+from masking.maskers import MASKERS, check_masker_params, masker_parameters
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import EVAL_SETS
 from selfsup.data.synthetic import SyntheticConfig
@@ -122,6 +124,18 @@ class EvalSetSpec(_Strict):
         return self
 
 
+@functools.cache
+def masker_params_model(name: str) -> type[BaseModel]:
+    """A pydantic model of masker ``name``'s parameters, from its constructor's signature
+    (``masking.maskers.masker_parameters``): unknown names and wrong types or choices are errors.
+    Every parameter is optional here (the plan fills some in, e.g. ``masks_root`` of ground_truth)."""
+    fields = {
+        key: (kind, None if default is inspect.Parameter.empty else default)
+        for key, (kind, default) in masker_parameters(name).items()
+    }
+    return create_model(f"{name}_params", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields)
+
+
 class MaskerSpec(_Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -134,6 +148,29 @@ class MaskerSpec(_Strict):
         if v not in MASKERS:
             raise ValueError(f"unknown masker {v!r}; known: {', '.join(sorted(MASKERS))}")
         return v
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, params: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Checked against the masker's own signature here, before any masker actor is built."""
+        name = info.data.get("name")
+        if name is None:
+            return params
+        model = masker_params_model(name)
+        try:
+            model.model_validate(params)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = err["loc"][0] if err["loc"] else ()
+            if err["type"] == "extra_forbidden":
+                known = ", ".join(model.model_fields)
+                raise FieldError((key,), f"unknown {name} parameter {key!r}; known: {known}") from None
+            raise FieldError((key,), f"{err['msg']} (got {err.get('input')!r})") from None
+        try:
+            check_masker_params(name, params)
+        except (ValueError, TypeError) as err:
+            raise FieldError((), str(err)) from None
+        return params
 
 
 _TRAIN = TypeAdapter(TrainConfig)

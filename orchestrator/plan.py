@@ -85,6 +85,8 @@ class Plan:
     regions_dir: Location
     missing: tuple[str, ...] = ()
     """Data a dry run found missing (a real run stops at the first)."""
+    warnings: tuple[str, ...] = ()
+    """Settings that will not run as written (each names the setting and what runs instead)."""
 
 
 def _abs(path: str, base: Path) -> Path:
@@ -166,6 +168,26 @@ def _masker_config(sweep: SweepConfig, masker: str, dataset: Dataset, base: Path
     return MaskerConfig(spec.name, params, spec.min_area, spec.containment)
 
 
+def _masker_warnings(sweep: SweepConfig, masker: str) -> list[str]:
+    """HQ-SAM runs in float32 on the CPU whatever ``dtype`` says: say so when its actors get no GPU."""
+    spec = sweep.maskers[masker]
+    dtype, device = spec.params.get("dtype"), str(spec.params.get("device", "auto"))
+    on_cpu = device == "cpu" or (device == "auto" and sweep.resources.mask_gpu == 0)
+    if spec.name == "hqsam" and dtype not in (None, "float32") and on_cpu:
+        why = "device: cpu" if device == "cpu" else "resources.mask_gpu is 0"
+        return [f"maskers.{masker}.params.dtype: {dtype} is overridden with float32: its actors run on the CPU ({why})"]
+    return []
+
+
+def check_batch_size(train: TrainConfig, dataset: str, images: int, trial: str, why: str = "") -> None:
+    """Every step drops its last partial batch: a batch larger than the dataset trains on nothing."""
+    if images and train.batch_size > images:
+        raise SweepError(
+            f"trial {trial}: batch_size {train.batch_size} is larger than dataset {dataset}'s {images} images{why} "
+            "(every epoch would have no step); lower train.batch_size"
+        )
+
+
 def _trial_key(point: dict[str, Any], varying: list[str]) -> str:
     parts = [str(point["method"])]
     parts += [f"{k}={point[k]}" for k in varying if k != "method" and point.get(k) is not None]
@@ -220,14 +242,19 @@ def make_plan(sweep: SweepConfig, base: Path | None = None, dry_run: bool = Fals
                 jobs[(dataset.name, masker)] = job
             store = job.store
         key = _trial_key(point, varying)
+        check_batch_size(train, dataset.name, len(dataset.paths), key)
         trials.setdefault(key, Trial(key, dataset.name, masker, train, store))
-    return Plan(sweep, datasets, eval_sets, tuple(jobs.values()), tuple(trials.values()), storage, regions_dir, tuple(missing or ()))
+    warnings = [w for masker in sweep.maskers if any(j.masker == masker for j in jobs.values()) for w in _masker_warnings(sweep, masker)]
+    return Plan(
+        sweep, datasets, eval_sets, tuple(jobs.values()), tuple(trials.values()), storage, regions_dir, tuple(missing or ()), tuple(warnings)
+    )
 
 
 def describe(plan: Plan) -> str:
     """The planned work, for ``--dry-run`` and the start of a sweep."""
     lines = [f"sweep {plan.sweep.name}: {len(plan.trials)} trials, {len(plan.mask_jobs)} region jobs"]
     lines += [f"  missing: {m}" for m in plan.missing]
+    lines += [f"  warning: {w}" for w in plan.warnings]
     for job in plan.mask_jobs:
         state = "reuse" if job.store.is_file() else "compute"
         n = len(plan.datasets[job.dataset].paths)

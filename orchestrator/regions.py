@@ -6,6 +6,12 @@ sweep file). Results stream back to the driver, which writes them as store shard
 a killed precompute loses at most the rows in flight, and a rerun skips every image already in a
 shard. Unreadable images become rows with an error message: counted and reported, never fatal.
 
+Only a decode error is permanent. Any exception a masker raises on a readable image (a CUDA
+out-of-memory, a driver hiccup, a bug) is tried again, image by image, ``MASKER_TRIES`` times with
+the CUDA cache emptied in between; one that still fails is written as a masker error so that the
+store can complete, but a complete store's masker errors are computed again whenever the store is
+reused (``compute_store``), so a transient failure never sticks to an image.
+
 Ray Data hangs when its actors hold every CPU (ray#44687), so the pool always leaves one CPU
 free for the read and decode tasks. On a cluster Ray Data spreads the actors over the nodes; the store
 records which nodes masked how many images (its ``nodes`` metadata), and the log says so.
@@ -23,7 +29,7 @@ import numpy as np
 from masking.maskers import MaskerConfig, regions_of_batch
 from masking.regions import Regions
 from masking.store import ImageRegions, RegionStore, StoreWriter
-from orchestrator.images import describe, masker_error
+from orchestrator.images import MASKER_ERROR, describe, masker_error
 from orchestrator.plan import Dataset, MaskJob
 from selfsup.data.images import load_rgb
 
@@ -39,6 +45,45 @@ def decode_images(batch: dict[str, np.ndarray], root: str) -> dict[str, Any]:
             images.append(np.zeros((1, 1, 3), np.uint8))
             errors.append(describe(err))
     return {"path": list(batch["path"]), "image": images, "error": errors}
+
+
+MASKER_TRIES = 3
+"""Tries per image before a masker's exception is written to the store (as a retryable masker error)."""
+
+
+def _free_gpu_memory() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # noqa: BLE001 - best effort before a retry
+        pass
+
+
+def mask_batch(masker, config: MaskerConfig, images: list[np.ndarray], paths: list[str], tries: int = MASKER_TRIES) -> tuple[list[Regions], list[str]]:
+    """Regions of each image and '' (or the masker's error after ``tries`` tries on that image alone):
+    the whole batch once, then each image of a failed batch on its own, tried again on any exception."""
+    try:
+        return regions_of_batch(masker, config, images, paths), [""] * len(paths)
+    except Exception:  # noqa: BLE001 - find the image the masker fails on, report it, go on
+        pass
+    regions, errors = [Regions.empty()] * len(paths), [""] * len(paths)
+    for i in range(len(paths)):
+        for attempt in range(tries):
+            _free_gpu_memory()
+            try:
+                regions[i] = regions_of_batch(masker, config, [images[i]], [paths[i]])[0]
+                errors[i] = ""
+                break
+            except Exception as err:  # noqa: BLE001
+                errors[i] = masker_error(config.name, err)
+    return regions, errors
+
+
+def masker_failures(store: RegionStore) -> list[str]:
+    """Images of a store the masker failed on (readable ones): computed again when it is reused."""
+    return sorted(p for p, e in store.errors.items() if e.startswith(MASKER_ERROR))
 
 
 class MaskerActor:
@@ -57,16 +102,9 @@ class MaskerActor:
         errors = [str(e) for e in batch["error"]]
         readable = [i for i, e in enumerate(errors) if not e]
         regions = [Regions.empty()] * len(paths)
-        try:
-            found = regions_of_batch(self.masker, self.config, [images[i] for i in readable], [paths[i] for i in readable])
-            for i, r in zip(readable, found):
-                regions[i] = r
-        except Exception:  # noqa: BLE001 - find the image the masker fails on, report it, go on
-            for i in readable:
-                try:
-                    regions[i] = regions_of_batch(self.masker, self.config, [images[i]], [paths[i]])[0]
-                except Exception as err:  # noqa: BLE001
-                    errors[i] = masker_error(self.config.name, err)
+        found, failed = mask_batch(self.masker, self.config, [images[i] for i in readable], [paths[i] for i in readable])
+        for i, r, e in zip(readable, found, failed):
+            regions[i], errors[i] = r, e
         return {
             "path": paths,
             "width": [0 if e else im.shape[1] for im, e in zip(images, errors)],
@@ -100,12 +138,16 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
     """Build (or finish) the region store of ``job``; reuse it when it is already complete."""
     import ray
 
-    if job.store.is_file():
+    base = RegionStore.load(job.store) if job.store.is_file() else None
+    retry = masker_failures(base) if base is not None else []
+    if base is not None and not retry:
         log(f"regions {job.label}: reusing {job.store}")
-        return RegionStore.load(job.store)
+        return base
     writer = StoreWriter(job.store)
     done = writer.done()
-    todo = [p for p in dataset.paths if p not in done]
+    todo = [p for p in (retry if base is not None else dataset.paths) if p not in done]
+    if base is not None:
+        log(f"regions {job.label}: reusing {job.store}, computing again the {len(retry)} image(s) the masker failed on last time")
     if done:
         log(f"regions {job.label}: {len(done)} images done by an interrupted run, {len(todo)} to go")
     nodes: Counter[str] = Counter()
@@ -138,7 +180,9 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
                     reported = written
         writer.write_shard(buffer)
         written += len(buffer)
-    store = writer.finalize(dataset.paths, {"nodes": json.dumps(dict(nodes))})
+    if base is not None:
+        nodes.update(json.loads(base.metadata.get("nodes", "{}")))
+    store = writer.finalize(dataset.paths, {"nodes": json.dumps(dict(nodes))}, base=base)
     if nodes:
         log(f"regions {job.label}: masked on {len(nodes)} node(s): " + ", ".join(f"{n[:8]} {k} images" for n, k in nodes.most_common()))
     summary = store.summary()

@@ -8,6 +8,8 @@ folder or a URI (``masking.storage``), so all of this works on shared storage to
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,37 @@ def storage_location(field: str, spec: str, base: Path | None = None) -> Locatio
     return loc
 
 
+def _run_name(sweep_name: str) -> re.Pattern:
+    return re.compile(re.escape(sweep_name) + r"-\d{8}-\d{6}(-\d{2,})?")
+
+
 def latest_run_dir(storage: str | Path | Location, sweep_name: str) -> Location | None:
     """The newest run of ``sweep_name`` under ``storage`` (None when it never ran)."""
-    runs = [p for p in location(storage).glob(f"{sweep_name}-*") if (p / STATE_FILE).is_file()]
-    return runs[-1] if runs else None  # names end with a sortable timestamp
+    pattern = _run_name(sweep_name)
+    runs = [p for p in location(storage).glob(f"{sweep_name}-*") if pattern.fullmatch(p.name) and (p / STATE_FILE).is_file()]
+    return runs[-1] if runs else None  # names end with a sortable timestamp (and counter)
+
+
+def new_run_dir(storage: str | Path | Location, sweep_name: str, now: float | None = None) -> Location:
+    """A new, empty run folder ``<sweep>-<YYYYmmdd-HHMMSS>``; when a sweep of the same name started in
+    the same second (another process, another terminal), the next free ``-01``, ``-02``, ... (names
+    still sort in start order). On a local disk the folder is claimed atomically (``mkdir``), so two
+    processes never share one; on object stores, which have no atomic folders, it is a check first."""
+    root = location(storage)
+    stamp = f"{sweep_name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}"
+    for n in range(100):
+        run_dir = root / (stamp if n == 0 else f"{stamp}-{n:02d}")
+        local = run_dir.local_path
+        try:
+            if local is not None:
+                local.parent.mkdir(parents=True, exist_ok=True)
+                local.mkdir()  # atomic: exactly one process creates it
+            else:
+                run_dir.mkdir(exist_ok=False)
+        except FileExistsError:
+            continue
+        return run_dir
+    raise SweepError(f"storage: 100 runs of sweep {sweep_name!r} started in the same second under {root}")
 
 
 def read_state(run_dir: str | Path | Location) -> dict[str, Any]:

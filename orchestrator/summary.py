@@ -9,13 +9,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from masking.storage import Location, location
+from orchestrator.images import MASKER_ERROR
 from orchestrator.tracking import TRIAL_TAG, child_runs
 
 SETTINGS = ("method", "sampling", "masker", "c", "temperature", "epochs", "seed")
 SKIPPED = "skipped_images"
 """Parent-run metric and tag: how many pretraining images could not be read (the tag names a few)."""
 Skipped = Mapping[str, Mapping[str, str]]
-"""Dataset -> {relative path: reason} of its unreadable images."""
+"""Dataset -> {relative path: reason} of its images no trial trains on (unreadable, or a masker failed on them)."""
 
 
 def summary_rows(uri: str, experiment_id: str, parent_id: str) -> list[dict[str, str]]:
@@ -63,7 +64,12 @@ def skipped_markdown(skipped: Skipped, limit: int = 5) -> str:
     total = sum(len(bad) for bad in skipped.values())
     if not total:
         return ""
-    lines = [f"{SKIPPED}: {total} unreadable pretraining images were left out"]
+    masker = sum(r.startswith(MASKER_ERROR) for bad in skipped.values() for r in bad.values())
+    unreadable = f"{total} unreadable pretraining images were left out" if not masker else (
+        f"{total} pretraining images were left out of every trial of their dataset: {total - masker} unreadable, "
+        f"{masker} a masker failed on"
+    )
+    lines = [f"{SKIPPED}: {unreadable}"]
     for name, bad in skipped.items():
         if bad:
             more = f", and {len(bad) - limit} more" if len(bad) > limit else ""

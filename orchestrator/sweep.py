@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from masking.storage import Location
-from orchestrator.config import SweepError, load_sweep
-from orchestrator.plan import Plan, describe, make_plan
-from orchestrator.rundirs import latest_run_dir, read_state, write_state
+from orchestrator.config import SweepConfig, SweepError, load_sweep, parse_sweep
+from orchestrator.images import MASKER_ERROR
+from orchestrator.plan import Plan, check_batch_size, describe, make_plan
+from orchestrator.rundirs import latest_run_dir, new_run_dir, read_state, write_state
 from orchestrator.smoke import smoke_sweep
 from orchestrator.summary import (
     SKIPPED,
@@ -58,12 +60,49 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def _trial_spec(plan: Plan, trial, uri: str, run_id: str, skipped: Skipped) -> dict[str, Any]:
+def training_images(plan: Plan, skipped: Skipped) -> dict[str, list[str]]:
+    """Dataset -> the images every trial of it trains on: the plan's file list (listed once, at
+    planning) less the images left out (unreadable, or failed by a masker of that dataset)."""
+    return {name: [p for p in d.paths if p not in skipped.get(name, {})] for name, d in plan.datasets.items()}
+
+
+def left_out(dataset: str, unreadable: dict[str, str], stores: list) -> dict[str, str]:
+    """Relative path -> reason, for every image no trial of ``dataset`` trains on: the unreadable ones
+    and those any masker of the dataset failed on (after its retries).
+
+    Why drop a masker's failures from *every* arm of the dataset rather than give them whole-image
+    views: an arm comparison (SAMCLR vs its SimCLR twin, one masker vs another) must differ in the
+    sampling only. Whole-image views in a "regions" arm would quietly mix the two samplings, in a
+    proportion that depends on the masker; dropping the image from all arms keeps every arm on the
+    same images and the regions arms purely region-sampled. They are counted and named with the
+    unreadable images (``skipped_images``)."""
+    out = dict(unreadable)
+    for store in stores:
+        for path, error in store.errors.items():
+            if error.startswith(MASKER_ERROR):
+                out.setdefault(path, error)
+    return dict(sorted(out.items()))
+
+
+def write_image_lists(run_dir: Location, images: dict[str, list[str]]) -> dict[str, tuple[str, str]]:
+    """Each dataset's training images as ``images/<dataset>.json`` in the run folder (shipped with
+    the trials, so a resumed or restarted trial trains on the same list); dataset -> (file, sha256)."""
+    out = {}
+    for name, paths in images.items():
+        data = json.dumps(paths).encode()
+        file = run_dir / "images" / f"{name}.json"
+        file.write_bytes(data)
+        out[name] = (str(file), hashlib.sha256(data).hexdigest())
+    return out
+
+
+def _trial_spec(plan: Plan, trial, uri: str, run_id: str, lists: dict[str, tuple[str, str]]) -> dict[str, Any]:
     dataset = plan.datasets[trial.dataset]
     return {
         "key": trial.key,
         "images": str(dataset.images),
-        "skip": sorted(skipped.get(trial.dataset, {})),
+        "image_list": lists[trial.dataset][0],
+        "image_list_sha256": lists[trial.dataset][1],
         "store": str(trial.store) if trial.store else None,  # a path or URI: parsed again on the worker
         "train": dataclasses.asdict(trial.train),
         "eval": dataclasses.asdict(plan.sweep.eval.settings),
@@ -122,7 +161,59 @@ def _check_tracking(uri: str | None, address: str | None, log) -> None:
         )
 
 
-def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None, dry_run: bool = False, smoke: bool = False, log=print) -> int:
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out or {prefix: {}}
+    return {prefix: value}
+
+
+def changed_keys(old: SweepConfig, new: SweepConfig) -> list[str]:
+    """The dotted keys whose values differ between two sweep files (after validation and defaults)."""
+    a, b = _flat(old.model_dump(mode="json")), _flat(new.model_dump(mode="json"))
+    return sorted(k for k in a.keys() | b.keys() if a.get(k, ...) != b.get(k, ...))
+
+
+def check_resume(run_dir: Location, sweep: SweepConfig, plan: Plan, sweep_file: str, allow_changes: bool, smoke: bool = False) -> None:
+    """``--resume`` continues the run as it was planned: Tune restores that run's grid, so a sweep file
+    edited since would be ignored without a word. Identical (after validation) -> resume; different ->
+    one line naming the changed keys. ``allow_changes`` accepts changes that keep every old trial as it
+    was (same key, same settings, same data) and add none, e.g. ``resources`` or ``tracking`` edits;
+    added trials are refused (they need a new run: Tune cannot add trials to a restored grid)."""
+    copy = run_dir / "sweep.yaml"
+    if not copy.is_file():
+        return  # a run from before the copy was kept: nothing to compare with
+    old = parse_sweep(copy.read_text(), str(copy))
+    if smoke:
+        old = smoke_sweep(old)
+    changed = changed_keys(old, sweep)
+    if not changed:
+        return
+    shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    if not allow_changes:
+        raise SweepError(
+            f"--resume: {sweep_file} differs from the run's copy {copy} in {shown}; undo the changes, run it as a new run "
+            "(without --resume), or add --allow-changes if every old trial stays as it was"
+        )
+    old_trials = {t.key: t for t in make_plan(old).trials}
+    new_trials = {t.key: t for t in plan.trials}
+    altered = [k for k, t in old_trials.items() if k not in new_trials or new_trials[k].params() != t.params() or new_trials[k].store != t.store]
+    added = [k for k in new_trials if k not in old_trials]
+    if altered:
+        raise SweepError(f"--resume --allow-changes: the changes to {shown} alter or remove trial(s) {', '.join(altered[:5])}; start a new run (without --resume)")
+    if added:
+        raise SweepError(
+            f"--resume --allow-changes: the changes to {shown} add trial(s) {', '.join(added[:5])}, which a resumed run cannot take; "
+            "finish this run with its own sweep file, then run the new one without --resume"
+        )
+
+
+def run_sweep(
+    sweep_file: str, resume: bool = False, address: str | None = None, dry_run: bool = False, smoke: bool = False, log=print,
+    allow_changes: bool = False,
+) -> int:
     """Run a sweep; returns the number of trials that did not finish (0 is success)."""
     sweep = load_sweep(sweep_file)
     if smoke:
@@ -133,6 +224,11 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
         return 0
     _check_resources(plan, address)
     _check_tracking(sweep.tracking.uri, address, log)
+    run_dir = latest_run_dir(plan.storage, sweep.name) if resume else None
+    if resume and run_dir is None:
+        raise SweepError(f"--resume: no earlier run of sweep {sweep.name!r} under {plan.storage}")
+    if run_dir is not None:
+        check_resume(run_dir, sweep, plan, sweep_file, allow_changes, smoke)
     uri = sweep.tracking.uri or default_uri()
     experiment_id = open_experiment(uri, sweep.tracking.experiment or sweep.name)
 
@@ -142,17 +238,20 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
     from orchestrator.regions import compute_store
     from orchestrator.trial import checkpointed_histories, reached_the_end, run_trial
 
-    run_dir = latest_run_dir(plan.storage, sweep.name) if resume else None
-    if resume and run_dir is None:
-        raise SweepError(f"--resume: no earlier run of sweep {sweep.name!r} under {plan.storage}")
     _init_ray(address)
     res = sweep.resources
     stores: dict[str, list] = {name: [] for name in plan.datasets}
     for job in plan.mask_jobs:
         stores[job.dataset].append(compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log))
-    skipped = {name: unreadable_images(dataset, plan.regions_dir, stores[name]) for name, dataset in plan.datasets.items()}
+    skipped = {
+        name: left_out(name, unreadable_images(dataset, plan.regions_dir, stores[name]), stores[name])
+        for name, dataset in plan.datasets.items()
+    }
     if any(skipped.values()):
         log(skipped_markdown(skipped).rstrip())
+    images = training_images(plan, skipped)
+    for t in plan.trials:
+        check_batch_size(t.train, t.dataset, len(images[t.dataset]), t.key, f" left after leaving out {len(skipped[t.dataset])}")
 
     trainable = tune.with_resources(run_trial, {"cpu": res.cpu, "gpu": res.gpu})
     # Tune writes through the storage's pyarrow filesystem (a URI keeps its options, e.g. an S3 endpoint)
@@ -167,12 +266,12 @@ def run_sweep(sweep_file: str, resume: bool = False, address: str | None = None,
                 run_dir.path, trainable=trainable, resume_unfinished=True, resume_errored=True, storage_filesystem=filesystem
             )
     else:
-        run_dir = plan.storage / f"{sweep.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        run_dir.mkdir(exist_ok=False)
+        run_dir = new_run_dir(plan.storage, sweep.name)
         tags = {"git_commit": _git_commit(), "sweep_file": str(sweep_file), SKIPPED: "; ".join(skipped_examples(skipped))[:5000] or "none"}
         total_skipped = sum(len(bad) for bad in skipped.values())
         parent = start_sweep(uri, experiment_id, run_dir.name, tags, {SKIPPED: total_skipped})
-        specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params()), skipped) for t in plan.trials]
+        lists = write_image_lists(run_dir, images)
+        specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params()), lists) for t in plan.trials]
         state = {"sweep": sweep.name, "experiment_id": experiment_id, "tracking_uri": uri, "parent_run_id": parent}
         write_state(run_dir, state)
         text = Path(sweep_file).read_bytes()
@@ -224,10 +323,12 @@ def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, s
         log_files(uri, parent, write_summary(rows, run_dir, skipped))
         finish_run(uri, parent, "FINISHED" if failed == 0 else "FAILED")
     except TrackingError as err:
+        state = "is unreachable" if err.unreachable else "answered with an error"
         raise TrackingError(
-            f"MLflow tracking at {uri} is unreachable at the end of the sweep: the trials are over and every "
+            f"MLflow tracking at {uri} {state} at the end of the sweep: the trials are over and every "
             f"epoch they trained is kept in their checkpoints under {run_dir}; run the sweep again with --resume "
-            f"once MLflow answers, to log them ({err})"
+            f"once MLflow accepts them, to log them ({err})",
+            err.unreachable,
         ) from None
     try:  # read back from MLflow, so it can be made again at any time: a failure here loses nothing
         report = write_report(uri, state["experiment_id"], parent, run_dir, plan.sweep.name)[0]
@@ -251,11 +352,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweep", help="sweep YAML file, e.g. experiments/demo.yaml")
     parser.add_argument("--dry-run", action="store_true", help="print the planned trials and region jobs, then exit")
     parser.add_argument("--resume", action="store_true", help="continue the newest run of this sweep")
+    parser.add_argument(
+        "--allow-changes", action="store_true", help="with --resume: accept sweep-file edits that keep every old trial as it was"
+    )
     parser.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
     parser.add_argument("--smoke", action="store_true", help="the same sweep shrunk to tiny synthetic data and 1 epoch")
     args = parser.parse_args(argv)
+    if args.allow_changes and not args.resume:
+        parser.error("--allow-changes goes with --resume")
     try:
-        failed = run_sweep(args.sweep, resume=args.resume, address=args.address, dry_run=args.dry_run, smoke=args.smoke)
+        failed = run_sweep(
+            args.sweep, resume=args.resume, address=args.address, dry_run=args.dry_run, smoke=args.smoke, allow_changes=args.allow_changes
+        )
     except (SweepError, TrackingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

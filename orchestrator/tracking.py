@@ -32,7 +32,41 @@ T = TypeVar("T")
 
 
 class TrackingError(RuntimeError):
-    """The tracking server or database cannot be used."""
+    """The tracking server or database cannot be used. ``unreachable``: it did not answer (refused,
+    timed out, no route), as opposed to answering with an error (a bad request, a deleted run, a 500)."""
+
+    def __init__(self, message: str, unreachable: bool = True):
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+def _chain(err: BaseException) -> list[BaseException]:
+    """``err`` and the exceptions it was raised from or while handling (MLflow wraps requests' errors)."""
+    out: list[BaseException] = []
+    while err is not None and err not in out:
+        out.append(err)
+        err = err.__cause__ or err.__context__
+    return out
+
+
+def no_answer(err: BaseException) -> bool:
+    """Whether ``err`` means the tracking store did not answer (worth trying again), not that it
+    answered with an error: a refused or timed-out connection, or a SQLite database locked by another
+    writer. An HTTP error answer (4xx, or 5xx after MLflow's own retries) is not."""
+    import requests
+
+    for e in _chain(err):
+        if isinstance(e, requests.exceptions.RetryError):
+            return False  # urllib3 gave up on repeated error answers: the server answered
+        if isinstance(e, (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, TimeoutError)):
+            return True
+        if "database is locked" in str(e):
+            return True
+    return False
+
+
+def _what_it_said(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def default_uri() -> str:
@@ -49,27 +83,43 @@ def _client(uri: str):  # noqa: ANN202 - mlflow is imported lazily
 
 
 def _retry(fn: Callable[[], T], what: str, tries: int = 5) -> T:
-    """SQLite says 'database is locked' when two trials write at once: try again a few times."""
+    """Call ``fn``, trying again a few times only when the store did not answer (a refused connection,
+    SQLite's 'database is locked' when two trials write at once); an error answer fails at once and
+    the TrackingError says what the server said."""
     for attempt in range(tries):
         try:
             return fn()
         except Exception as err:  # noqa: BLE001 - mlflow raises many kinds
-            if attempt == tries - 1:
-                raise TrackingError(f"MLflow: {what} failed: {str(err).splitlines()[0]}") from err
+            unreachable = no_answer(err)
+            if attempt == tries - 1 or not unreachable:
+                said = "no answer" if unreachable else "the server answered"
+                raise TrackingError(f"MLflow: {what} failed ({said}): {_what_it_said(err)}", unreachable) from err
             time.sleep(0.2 * 2**attempt)
     raise AssertionError("unreachable")
 
 
 def open_experiment(uri: str, name: str) -> str:
-    """The id of experiment ``name`` (created if needed); a clear error when the store is unreachable."""
+    """The id of experiment ``name`` (created if needed); one line when the store does not answer,
+    answers with an error, or holds a deleted experiment of that name (MLflow keeps those)."""
     client = _client(uri)
     try:
         experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            return client.create_experiment(name)
     except Exception as err:  # noqa: BLE001
-        raise TrackingError(f"MLflow tracking at {uri} is unreachable: {str(err).splitlines()[0]}") from None
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(name)
+        if no_answer(err):
+            raise TrackingError(f"MLflow tracking at {uri} is unreachable: {_what_it_said(err)}") from None
+        raise TrackingError(f"MLflow tracking at {uri} answered with an error: {_what_it_said(err)}", unreachable=False) from None
+    if experiment.lifecycle_stage == "deleted":
+        store = f" --backend-store-uri {uri}" if not uri.startswith("http") else ""
+        raise TrackingError(
+            f"MLflow experiment {name!r} (id {experiment.experiment_id}) at {uri} was deleted, and MLflow keeps deleted "
+            f"experiments' names: restore it (MLFLOW_TRACKING_URI={uri} mlflow experiments restore --experiment-id "
+            f"{experiment.experiment_id}), remove it for good (mlflow gc{store} --experiment-ids {experiment.experiment_id}), "
+            "or set tracking.experiment to another name",
+            unreachable=False,
+        )
+    return experiment.experiment_id
 
 
 def start_sweep(uri: str, experiment_id: str, sweep_name: str, tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str:
@@ -147,6 +197,8 @@ class TrialTracker:
         """Epochs the run has; None when unknown (never read, or a call failed since)."""
         self.pending: dict[int, dict[str, float]] = {}
         self.offline = False
+        self.error: TrackingError | None = None
+        """The last call's error while offline (None once the run has every epoch)."""
         self.flush()
 
     def log_epoch(self, metrics: Mapping[str, float]) -> bool:
@@ -176,10 +228,12 @@ class TrialTracker:
                 del self.pending[epoch]
         except TrackingError as err:
             self.logged_epochs = None  # the last call may have reached the server: read again first
+            self.error = err
             if not self.offline:
+                state = "is unreachable" if err.unreachable else "answered with an error"
                 warnings.warn(
-                    f"MLflow tracking at {self.uri} is unreachable ({err}); training goes on, and the epochs "
-                    "are kept and logged once it answers again",
+                    f"MLflow tracking at {self.uri} {state} ({err}); training goes on, and the epochs "
+                    "are kept and logged once it accepts them",
                     stacklevel=2,
                 )
             self.offline = True
@@ -187,6 +241,7 @@ class TrialTracker:
         if self.offline:
             warnings.warn(f"MLflow is back: run {self.run_id} has every epoch so far", stacklevel=2)
         self.offline = False
+        self.error = None
         return True
 
     def _send(self, epoch: int, metrics: Mapping[str, float]) -> None:
@@ -213,6 +268,9 @@ def close_trial_run(uri: str, run, history: Iterable[Mapping[str, float]], statu
     metrics) that ``run`` is missing, then close it with ``status``; TrackingError if unreachable."""
     tracker = TrialTracker(uri, run.info.run_id, mark_running=False)
     if not tracker.log_history(history):
-        raise TrackingError(f"MLflow tracking at {uri} is unreachable: could not log the missing epochs of run {run.info.run_id}")
+        err = tracker.error
+        unreachable = err is None or err.unreachable
+        state = "is unreachable" if unreachable else f"answered with an error ({err})"
+        raise TrackingError(f"MLflow tracking at {uri} {state}: could not log the missing epochs of run {run.info.run_id}", unreachable)
     if run.info.status != status:
         finish_run(uri, run.info.run_id, status)

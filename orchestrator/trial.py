@@ -17,6 +17,7 @@ logs from these files whatever MLflow is still missing at the end of the sweep.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -29,7 +30,6 @@ from masking.store import RegionStore
 from orchestrator.tracking import TrackingError, TrialTracker, set_tag
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import build_eval_set
-from selfsup.data.images import list_images
 from selfsup.training import Pretraining
 
 CHECKPOINT = "state.pt"
@@ -52,6 +52,16 @@ def cap_gpu_memory(share: float | None) -> bool:
     return True
 
 
+def training_images(spec: dict[str, Any]) -> list[str]:
+    """The images this trial trains on: its dataset's list, fixed when the sweep was planned and
+    shared by every trial of the dataset (``orchestrator.sweep.write_image_lists``), never the folder
+    listed again (images added since would get no regions). A list that changed since is an error."""
+    data = location(spec["image_list"]).read_bytes()
+    if hashlib.sha256(data).hexdigest() != spec["image_list_sha256"]:
+        raise RuntimeError(f"trial {spec['key']}: the image list {spec['image_list']} changed since the sweep was planned")
+    return json.loads(data)
+
+
 def run_trial(config: dict[str, Any]) -> None:
     """Tune's trainable. ``config["trial"]`` holds plain values made by ``orchestrator.sweep``."""
     import ray
@@ -61,10 +71,7 @@ def run_trial(config: dict[str, Any]) -> None:
     torch.set_num_threads(max(1, int(spec["cpus"])))
     cap_gpu_memory(spec.get("gpu_memory_share"))
     store = RegionStore.load(spec["store"]) if spec["store"] else None
-    skip = set(spec.get("skip", ()))  # unreadable images, found by orchestrator.images
-    paths = [p for p in list_images(spec["images"]) if p not in skip]
-    if store is not None:
-        paths = [p for p in paths if p not in store.errors]
+    paths = training_images(spec)
     eval_sets = [build_eval_set(e["kind"], e["root"], e["name"], e["download"]) for e in spec["eval_sets"]]
     trainer = Pretraining(
         TrainConfig(**spec["train"]),

@@ -10,7 +10,10 @@ it, to find the instance masks shipped with the dataset). The coarsest-region se
 from __future__ import annotations
 
 import hashlib
+import importlib
+import inspect
 import json
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -59,6 +62,42 @@ MASKERS: dict[str, Callable[..., Masker]] = {
     "hqsam": _hqsam,
 }
 """Masker name -> factory taking the masker's own parameters as keywords."""
+
+MASKER_CLASSES = {
+    "felzenszwalb": "masking.maskers.felzenszwalb:FelzenszwalbMasker",
+    "ground_truth": "masking.maskers.ground_truth:GroundTruthMasker",
+    "hqsam": "masking.maskers.hqsam:HQSAMMasker",
+}
+"""Masker name -> ``module:class`` (imported on demand: HQSAM's module imports torch)."""
+
+
+def masker_class(name: str) -> type:
+    module, cls = MASKER_CLASSES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def masker_parameters(name: str) -> dict[str, tuple[Any, Any]]:
+    """The schema of a masker's ``params``: name -> (type annotation, default), read from its class's
+    constructor signature (plus ``extra_parameters``, a class attribute of the same shape, for what it
+    takes as ``**kwargs``; HQ-SAM: the mask generator's settings). A parameter without a default
+    gets ``inspect.Parameter.empty``. Another package (the orchestrator) turns this into a validator."""
+    cls = masker_class(name)
+    hints = typing.get_type_hints(cls.__init__, vars(importlib.import_module(cls.__module__)))
+    out: dict[str, tuple[Any, Any]] = {}
+    for param in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        out[param.name] = (hints.get(param.name, Any), param.default)
+    out.update(getattr(cls, "extra_parameters", lambda: {})())
+    return out
+
+
+def check_masker_params(name: str, params: Mapping[str, Any]) -> None:
+    """The masker's own value checks that need no model (ValueError, one line); names and types are
+    checked against :func:`masker_parameters` by the caller."""
+    check = getattr(masker_class(name), "check_params", None)
+    if check is not None:
+        check(dict(params))
 
 
 @dataclass(frozen=True)

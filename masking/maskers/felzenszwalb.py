@@ -136,12 +136,7 @@ class FelzenszwalbMasker:
         edge_scale: float = 10.0,
         joint_bins: int = 8,
     ):
-        if max_regions < 0:
-            raise ValueError(f"felzenszwalb masker: max_regions must be >= 0, got {max_regions}")
-        if not 0 <= min_region <= max_region <= 1:
-            raise ValueError(
-                f"felzenszwalb masker: need 0 <= min_region <= max_region <= 1, got {min_region}, {max_region}"
-            )
+        self.check_params({"max_regions": max_regions, "min_region": min_region, "max_region": max_region})
         self.scale = float(scale)
         self.sigma = float(sigma)
         self.min_size = float(min_size)
@@ -160,6 +155,22 @@ class FelzenszwalbMasker:
         self.roundness_exponent = float(roundness_exponent)
         self.edge_scale = float(edge_scale)
         self.joint_bins = int(joint_bins)
+
+    @staticmethod
+    def check_params(params: dict) -> None:
+        """The value checks of the constructor (ValueError, one line), without building anything:
+        a sweep runs them at plan time."""
+        max_regions = params.get("max_regions", 6)
+        min_region, max_region = params.get("min_region", 0.01), params.get("max_region", 0.6)
+        if max_regions < 0:
+            raise ValueError(f"felzenszwalb masker: max_regions must be >= 0, got {max_regions}")
+        if not 0 <= min_region <= max_region <= 1:
+            raise ValueError(
+                f"felzenszwalb masker: need 0 <= min_region <= max_region <= 1, got {min_region}, {max_region}"
+            )
+        for key in ("scale", "max_pixels", "colour_bins", "joint_bins", "edge_scale"):
+            if key in params and params[key] <= 0:
+                raise ValueError(f"felzenszwalb masker: {key} must be > 0, got {params[key]}")
 
     # ------------------------------------------------------------------ public
     def __call__(self, image: np.ndarray, path: str = "") -> Proposals:

@@ -4,12 +4,19 @@ One model per masker object (a Ray Data actor builds one in its constructor). ``
 (default) uses :class:`masking.hqsam.BatchedMaskGenerator`, which gives the reference masks
 faster; ``engine="reference"`` runs segment-anything-hq's ``SamAutomaticMaskGenerator`` itself.
 The automatic-mask-generator settings are keyword arguments with the reference's defaults.
+
+``dtype`` defaults to bfloat16 on a GPU and float32 on the CPU (half precision on a CPU is many
+times slower); a half-precision ``dtype`` asked for explicitly on the CPU runs in float32 too, with
+a warning naming it.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -24,17 +31,17 @@ ENGINES = ("batched", "reference")
 class HQSAMMasker:
     def __init__(
         self,
-        model_type: str = "vit_h",
+        model_type: Literal["vit_tiny", "vit_b", "vit_l", "vit_h"] = "vit_h",
         checkpoint: str | Path | None = None,
         device: str = "auto",
-        dtype: str = "bfloat16",
-        engine: str = "batched",
+        dtype: Literal["float32", "bfloat16", "float16"] | None = None,
+        engine: Literal["batched", "reference"] = "batched",
         image_batch: int = 4,
         points_per_batch: int = 256,
         compile: bool | None = None,
         **amg: float,
     ):
-        if dtype not in DTYPES:
+        if dtype is not None and dtype not in DTYPES:
             raise ValueError(f"hqsam: unknown dtype {dtype!r}; known: {', '.join(DTYPES)}")
         if engine not in ENGINES:
             raise ValueError(f"hqsam: unknown engine {engine!r}; known: {', '.join(ENGINES)}")
@@ -44,7 +51,13 @@ class HQSAMMasker:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cpu":
+            if dtype not in (None, "float32"):
+                warnings.warn(
+                    f"hqsam: dtype {dtype} is overridden with float32 on the CPU (half precision there is many times slower)",
+                    stacklevel=2,
+                )
             dtype = "float32"  # half precision on CPU is many times slower (measured: bf16 TinyViT)
+        dtype = dtype or "bfloat16"
         self.settings = AMGSettings(**amg)
         self.model = build_hqsam(model_type, checkpoint, device)
         self.engine = engine
@@ -55,6 +68,11 @@ class HQSAMMasker:
             )
         else:
             self.generator = reference_generator(self.model, self.settings, points_per_batch)
+
+    @staticmethod
+    def extra_parameters() -> dict[str, tuple[Any, Any]]:
+        """What ``**amg`` takes: the mask generator's settings (name -> (type, default))."""
+        return {f.name: ({"int": int, "float": float}[f.type] if isinstance(f.type, str) else f.type, f.default) for f in fields(AMGSettings)}
 
     def batch(self, images: Sequence[np.ndarray], paths: Sequence[str]) -> list[Proposals]:
         if self.engine == "batched":

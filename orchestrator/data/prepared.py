@@ -24,12 +24,16 @@ def write_atomic(path: Path, content: bytes | Callable[[IO[bytes]], object]) -> 
     """Write ``content`` (bytes, or a function writing to the open file) to ``path`` via a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "wb") as f:
-        if isinstance(content, bytes):
-            f.write(content)
-        else:
-            content(f)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            if isinstance(content, bytes):
+                f.write(content)
+            else:
+                content(f)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, a bad member, Ctrl+C: no partial file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _marker_file(root: Path, dataset: str) -> Path:

@@ -46,18 +46,24 @@ def safe_name(name: str, source: Path) -> str:
 
 
 class ZipSource:
+    """A zip archive, open only while it is read: its table of contents once here, its members
+    inside ``members`` (closed when the iteration ends, however it ends), so no file handle outlives
+    a use (as a TarSource)."""
+
     def __init__(self, path: Path):
         self.path = path
-        self._zip = zipfile.ZipFile(path)
-        self._files = [i for i in self._zip.infolist() if not i.is_dir()]
-        self._names = [safe_name(i.filename, path) + ("/" if i.is_dir() else "") for i in self._zip.infolist()]
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+        self._names = [safe_name(i.filename, path) + ("/" if i.is_dir() else "") for i in infos]
 
     def names(self) -> Sequence[str]:
         return self._names
 
     def members(self, dest: Path) -> Iterator[Member]:
-        for info in self._files:
-            yield Member(safe_name(info.filename, self.path), info.file_size, lambda info=info: self._zip.open(info))
+        with zipfile.ZipFile(self.path) as archive:
+            for info in archive.infolist():
+                if not info.is_dir():
+                    yield Member(safe_name(info.filename, self.path), info.file_size, lambda info=info: archive.open(info))
 
 
 class TarSource:

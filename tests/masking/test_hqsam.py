@@ -85,3 +85,14 @@ def test_checkpoint_errors_are_clear(tmp_path, model):
     torch.save(state, bad)
     with pytest.raises(ValueError, match="does not match model_type vit_tiny .*1 mis-shaped"):
         build_hqsam("vit_tiny", bad)
+
+
+def test_an_explicit_dtype_overridden_on_the_cpu_warns_naming_it(recwarn):
+    from masking.maskers.hqsam import HQSAMMasker
+
+    with pytest.warns(UserWarning, match="hqsam: dtype bfloat16 is overridden with float32 on the CPU"):
+        masker = HQSAMMasker(model_type="vit_tiny", device="cpu", dtype="bfloat16", points_per_side=2)
+    assert masker.generator.dtype == torch.float32
+    recwarn.clear()
+    HQSAMMasker(model_type="vit_tiny", device="cpu", points_per_side=2)  # the default: float32 on the CPU, silently
+    assert not [w for w in recwarn if "dtype" in str(w.message)]

@@ -1,3 +1,6 @@
+import re
+
+import pytest
 from PIL import Image
 
 from masking.preview import main
@@ -12,3 +15,20 @@ def test_preview_draws_regions_and_view_pairs(synthetic, tmp_path):
     assert code == 0
     with Image.open(out) as img:
         assert img.width > 4 * img.height / 2  # 2 rows, 1 + 4 panels each
+
+
+@pytest.mark.parametrize(
+    "params,expected",
+    [
+        ("{bad", r"--params is not JSON \(Expecting property name"),
+        ("[1, 2]", r"--params must be a JSON object"),
+        ('{"scales": 3}', r"unexpected keyword argument 'scales'"),
+    ],
+)
+def test_bad_params_are_one_line(synthetic, tmp_path, capsys, params, expected):
+    with pytest.raises(SystemExit) as info:
+        main([str(synthetic.images), "--masker", "felzenszwalb", "--params", params, "--out", str(tmp_path / "p.png")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert re.search(expected, err[-1]) and "Traceback" not in "".join(err)
+    assert not (tmp_path / "p.png").exists()

@@ -181,3 +181,59 @@ def test_yaml_is_loaded_safely(tmp_path):
     with pytest.raises(SweepError, match=r"<s>:1:7: YAML syntax error: could not determine a constructor for the tag"):
         parse_sweep(text, "<s>")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "masker,expected",
+    [
+        ("{name: hqsam, params: {points_per_sid: 4}}", r"<s>:7:\d+: maskers\.gt\.params\.points_per_sid: unknown hqsam parameter 'points_per_sid'; known: model_type, .*points_per_side"),
+        ("{name: hqsam, params: {dtype: fp16}}", r"<s>:7:\d+: maskers\.gt\.params\.dtype: Input should be 'float32', 'bfloat16' or 'float16'"),
+        ("{name: hqsam, params: {model_type: vit_x}}", r"<s>:7:\d+: maskers\.gt\.params\.model_type: Input should be 'vit_tiny'"),
+        ("{name: hqsam, params: {points_per_side: many}}", r"<s>:7:\d+: maskers\.gt\.params\.points_per_side: Input should be a valid integer"),
+        ("{name: felzenszwalb, params: {scales: 300}}", r"<s>:7:\d+: maskers\.gt\.params\.scales: unknown felzenszwalb parameter 'scales'"),
+        ("{name: felzenszwalb, params: {min_region: 0.5, max_region: 0.2}}", r"<s>:7:\d+: maskers\.gt\.params: felzenszwalb masker: need 0 <= min_region <= max_region <= 1"),
+        ("{name: felzenszwalb, params: {strategies: [[1, 2]]}}", r"<s>:7:\d+: maskers\.gt\.params\.strategies"),
+        ("{name: ground_truth, params: {ignore: [0]}}", r"<s>:7:\d+: maskers\.gt\.params\.ignore: unknown ground_truth parameter 'ignore'; known: masks_root, ignore_ids"),
+    ],
+)
+def test_masker_params_are_checked_against_each_maskers_signature(tmp_path, masker, expected):
+    bad = GOOD.format(root=tmp_path / "data").replace("{name: ground_truth, min_area: 100}", masker)
+    with pytest.raises(SweepError, match=expected) as info:
+        parse_sweep(bad, "<s>")
+    assert "\n" not in str(info.value)
+
+
+def test_good_masker_params_pass(tmp_path):
+    for masker in (
+        "{name: hqsam, params: {model_type: vit_tiny, points_per_side: 4, pred_iou_thresh: 0, dtype: float32, checkpoint: null}}",
+        "{name: felzenszwalb, params: {scale: 300, strategies: [[1, 0, 1, 1, 1]]}}",
+        "{name: ground_truth, params: {ignore_ids: [0, 255]}}",
+    ):
+        parse_sweep(GOOD.format(root=tmp_path / "data").replace("{name: ground_truth, min_area: 100}", masker), "<s>")
+
+
+def test_a_batch_larger_than_the_dataset_fails_at_plan_time(tmp_path):
+    text = GOOD.format(root=tmp_path / "data").replace("batch_size: 4", "batch_size: 16")
+    with pytest.raises(SweepError, match=r"trial simclr: batch_size 16 is larger than dataset scenes's 8 images") as info:
+        make_plan(parse_sweep(text, "<s>"))
+    assert "\n" not in str(info.value)
+
+
+def test_an_hqsam_dtype_the_cpu_overrides_is_a_plan_warning(tmp_path):
+    from orchestrator.plan import describe
+
+    text = GOOD.format(root=tmp_path / "data").replace("{name: ground_truth, min_area: 100}", "{name: hqsam, params: {dtype: bfloat16}}")
+    plan = make_plan(parse_sweep(text, "<s>"))
+    assert plan.warnings == ("maskers.gt.params.dtype: bfloat16 is overridden with float32: its actors run on the CPU (resources.mask_gpu is 0)",)
+    assert "warning: maskers.gt.params.dtype: bfloat16" in describe(plan)
+    assert make_plan(parse_sweep(text.replace("dtype: bfloat16", "dtype: float32"), "<s>")).warnings == ()
+
+
+def test_a_min_scale_axis_does_not_multiply_multi_crop_trials(tmp_path):
+    """DINO and SwAV crop at their own global and local scales (no min_scale setting): a min_scale axis
+    gives SimCLR one trial per value and each multi-crop method one trial (issue 17; fixed by the
+    per-method settings)."""
+    text = GOOD.format(root=tmp_path / "data").replace("  method: [simclr, samclr]", "  method: [simclr, dino, swav]")
+    text = text.replace("  c: [1.0, 1.3]", "  min_scale: [0.08, 0.2]").replace("  masker: [gt]\n", "")
+    keys = sorted(t.key for t in make_plan(parse_sweep(text, "<s>")).trials)
+    assert keys == ["dino", "simclr,min_scale=0.08", "simclr,min_scale=0.2", "swav"]

@@ -8,6 +8,7 @@ messages, against the official ones.
 from __future__ import annotations
 
 import gzip
+import os
 import io
 import pickle
 import struct
@@ -454,3 +455,39 @@ def test_data_tools_import_neither_ray_nor_mlflow():
     code = "import sys, orchestrator.data.__main__; print(sorted(m for m in ('ray', 'mlflow', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2])
     assert out.stdout.strip() == "[]"
+
+
+def _open_fds_to(path: Path) -> int:
+    fds = Path("/proc/self/fd")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve())) if fds.is_dir() else 0
+
+
+def test_a_zip_source_is_closed_after_each_use(tmp_path):
+    from orchestrator.data.sources import open_source
+
+    archive = write_zip(tmp_path / "a.zip", {"top/x.png": b"x", "top/y.png": b"y"})
+    source = open_source(archive, "test")
+    assert source.names() == ["top/x.png", "top/y.png"] and _open_fds_to(archive) == 0
+    members = source.members(tmp_path)
+    first = next(members)
+    with first.open() as f:
+        assert f.read() == b"x"
+    members.close()  # an iteration ended early (an error, a break)
+    assert _open_fds_to(archive) == 0
+    assert [m.name for m in source.members(tmp_path)] == ["top/x.png", "top/y.png"]
+    assert _open_fds_to(archive) == 0
+
+
+def test_a_failed_atomic_write_leaves_no_temporary_file(tmp_path):
+    from masking.storage import location
+    from orchestrator.data.prepared import write_atomic
+
+    def half_then_fail(f):
+        f.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        write_atomic(tmp_path / "out.bin", half_then_fail)
+    with pytest.raises(TypeError):
+        location(tmp_path / "state.json").write_bytes("not bytes")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

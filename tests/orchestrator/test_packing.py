@@ -15,7 +15,8 @@ def test_trial_memory_share_comes_from_the_sweep_file(tmp_path, gpu, share):
     sweep = write_sweep(tmp_path)
     sweep.write_text(sweep.read_text().replace("resources: {cpu: 1,", f"resources: {{cpu: 1, gpu: {gpu},"))
     plan = make_plan(load_sweep(sweep))
-    spec = _trial_spec(plan, plan.trials[0], "sqlite:///x.db", "run", skipped={})
+    lists = {name: ("images.json", "sha") for name in plan.datasets}
+    spec = _trial_spec(plan, plan.trials[0], "sqlite:///x.db", "run", lists)
     assert spec["gpu_memory_share"] == share == gpu_memory_share(gpu)
 
 

@@ -166,3 +166,25 @@ def test_precompute_killed_mid_way_finishes_without_recomputing(ray_session, tmp
         expected = regions_of(config.build(), config, np.asarray(load_rgb(images / rel)), rel)
         assert store[rel].regions.boxes.tolist() == expected.boxes.tolist(), rel
     assert not parts.exists()
+
+
+def test_a_reused_store_computes_its_masker_failures_again(ray_session, scenes, tmp_path):
+    """A masker error is never permanent: a complete store that holds one (say a CUDA out-of-memory
+    of an earlier run) is reused for every other image, and that image is masked again."""
+    config = MaskerConfig("ground_truth", {"masks_root": str(scenes.masks)}, min_area=TINY_MIN_AREA)
+    job = MaskJob("scenes", "gt", config, store_file(tmp_path / "regions", "scenes", "gt", "fp4"))
+    masker = config.build()
+    readable = [p for p in scenes.paths if p != "broken.png"]
+    rows = [ImageRegions(p, 64, 64, regions_of(masker, config, np.asarray(load_rgb(scenes.images / p)), p)) for p in readable]
+    rows[0] = dataclasses.replace(rows[0], regions=rows[1].regions.__class__.empty(), error=masker_error("ground_truth", RuntimeError("CUDA out of memory")))
+    rows.append(ImageRegions("broken.png", 0, 0, rows[1].regions.__class__.empty(), "UnidentifiedImageError: cannot identify"))
+    writer = StoreWriter(job.store)
+    writer.write_shard(rows)
+    writer.finalize(scenes.paths)
+    log = []
+    store = compute_store(job, scenes, actors=1, actor_gpus=0, batch_size=8, log=log.append)
+    assert any("computing again the 1 image(s) the masker failed on last time" in line for line in log)
+    assert list(store.errors) == ["broken.png"]  # the decode error stays; the masker error is gone
+    again = regions_of(masker, config, np.asarray(load_rgb(scenes.images / readable[0])), readable[0])
+    assert store[readable[0]].regions.boxes.tolist() == again.boxes.tolist() and len(again) > 0
+    assert len(RegionStore.load(job.store)) == len(scenes.paths)

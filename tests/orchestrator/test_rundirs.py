@@ -28,3 +28,24 @@ def test_storage_errors_name_the_field_in_one_line():
     with pytest.raises(SweepError) as err:
         storage_location("regions_dir", "foo://bucket/regions")
     assert str(err.value).startswith("regions_dir: bad URI 'foo://bucket/regions'") and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("kind", ["local", "in_memory"])
+def test_sweeps_of_one_name_started_in_the_same_second_get_their_own_run_folders(tmp_path, kind):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from orchestrator.rundirs import new_run_dir
+
+    root = storage_location("storage", str(tmp_path / "runs")) if kind == "local" else in_memory("b/runs")
+    now = 1767225600.0  # every start in the same second
+    with ThreadPoolExecutor(6) as pool:
+        dirs = list(pool.map(lambda _: new_run_dir(root, "tiny", now), range(6 if kind == "local" else 1)))
+    if kind == "in_memory":
+        dirs.append(new_run_dir(root, "tiny", now))
+    names = sorted(d.name for d in dirs)
+    assert len(set(names)) == len(dirs)
+    assert names[0].count("-") == 2 and all(n.startswith(names[0]) for n in names)
+    for d in dirs:
+        write_state(d, {"name": d.name})
+    write_state(root / "tiny-x-20991231-000000", {"name": "another sweep"})  # a sweep named tiny-x is not a run of tiny
+    assert latest_run_dir(root, "tiny").name == names[-1]
