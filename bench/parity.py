@@ -1,0 +1,228 @@
+"""Accuracy parity: our training (``selfsup.training.Pretraining``) against independent reference
+loops written from lightly 1.6's benchmark (``bench/parity_reference.py``), per method, over seeds.
+
+Both loops train ``selfsup.backbone.resnet18(width, stem)`` on the same folder of generated scenes
+(``selfsup.data.synthetic``) and both backbones go through the same evaluation code
+(``selfsup.evaluation``: KNN and linear probe on the same single-object eval set). Every setting of
+our side comes from ``our_config``; where today's defaults differ from lightly's benchmark (MoCo tau
+0.2 vs 0.1, head sizes, EMA schedule, BYOL's asymmetric augmentations...) the difference stays in.
+
+Output: per method, ours and reference mean ± sample std over seeds and the paired difference
+(ours - reference, paired by seed) with a t-based 95 % interval; FLAG where |diff| > 2 points and
+the interval excludes 0. The table also goes to ``--out`` (Markdown).
+
+    python bench/parity.py                                   # simclr, moco, byol; 3 seeds; 2 jobs
+    python bench/parity.py --methods dino,swav --out bench/results/parity_dino_swav.md
+    python bench/parity.py --quick                           # 1 seed, 1 epoch, tiny data: a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import shlex
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+from selfsup.config import EvalConfig, TrainConfig  # noqa: E402
+from selfsup.data.evalsets import build_eval_set  # noqa: E402
+from selfsup.data.synthetic import SyntheticConfig, generate  # noqa: E402
+from selfsup.statistics import mean_std, paired_difference  # noqa: E402
+
+FLAG_POINTS = 2.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything both sides share. Defaults: chosen by a pilot (see bench/results/parity_*.md)."""
+
+    image_size: int = 32
+    scene_size: int = 64
+    object_size: tuple[int, int] = (24, 40)
+    scenes: int = 2048
+    num_classes: int = 10
+    eval_train_per_class: int = 200
+    eval_val_per_class: int = 300
+    epochs: int = 8
+    batch_size: int = 128
+    backbone_width: int = 16
+    stem: str = "cifar"
+    knn_k: int = 50
+    linear_epochs: int = 50
+
+    def synthetic(self) -> SyntheticConfig:
+        return SyntheticConfig(
+            num_classes=self.num_classes, scenes=self.scenes, scene_size=self.scene_size,
+            object_size=self.object_size, objects_per_scene=(2, 3), eval_size=self.image_size,
+            eval_train_per_class=self.eval_train_per_class, eval_val_per_class=self.eval_val_per_class, clutter=20,
+        )
+
+    def evaluation(self) -> EvalConfig:
+        return EvalConfig(every=10**6, knn_k=self.knn_k, linear_epochs=self.linear_epochs, batch_size=256, linear_batch_size=128)
+
+
+QUICK = dict(scenes=256, eval_train_per_class=10, eval_val_per_class=10, epochs=1, batch_size=64, backbone_width=8, linear_epochs=2)
+
+
+def our_config(method: str, settings: Settings, seed: int) -> TrainConfig:
+    """Our side of the comparison: every setting in one place.
+
+    Once per-method presets land this becomes ``TrainConfig(method=method, preset="lightly", ...)``
+    with the data/size settings below; today each method keeps its own defaults (temperature, heads,
+    EMA schedule), with lightly's optimiser (lr = 0.06 · batch/256, the default) and the benchmark's
+    colour jitter strength 0.5 (for BYOL, 0.5 x SimCLR's 0.8/0.8/0.8/0.2 is the nearest to lightly's
+    BYOL jitter 0.4/0.4/0.2/0.1). Blur off, like the reference. Views made on the CPU, no workers.
+    """
+    return TrainConfig(
+        method=method, epochs=settings.epochs, batch_size=settings.batch_size, image_size=settings.image_size,
+        min_scale=0.08, cj_strength=0.5, blur_prob=0.0, backbone_width=settings.backbone_width, stem=settings.stem,
+        workers=0, seed=seed, device="cpu", input="cpu",
+    )
+
+
+def evaluate(backbone: torch.nn.Module, eval_root: Path, settings: Settings, seed: int) -> dict[str, float]:
+    """The one evaluation both sides go through: KNN and linear-probe top-1 (in %) on the eval set."""
+    from selfsup.evaluation import extract, knn_top1, linear_top1
+
+    eval_set = build_eval_set("folder", eval_root, name="shapes")
+    cfg = settings.evaluation()
+    device = torch.device("cpu")
+    features = extract(backbone, eval_set, cfg, settings.image_size, device, 0)
+    return {
+        "knn": 100 * knn_top1(features, eval_set.num_classes, cfg.knn_k, cfg.knn_t),
+        "linear": 100 * linear_top1(backbone, features, eval_set, cfg, settings.image_size, device, 0, seed),
+    }
+
+
+def run_job(job: tuple[str, str, int, Settings, str, str]) -> dict:
+    """One pretraining + evaluation, in a worker process with one thread."""
+    method, side, seed, settings, image_dir, eval_dir = job
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    if side == "ours":
+        from selfsup.training import Pretraining
+
+        run = Pretraining(our_config(method, settings, seed), settings.evaluation(), image_dir, eval_sets=())
+        run.fit()
+        backbone = run.model.backbone
+    else:
+        from parity_reference import RefSettings, train_reference
+
+        ref = RefSettings(settings.image_size, settings.batch_size, settings.epochs, settings.backbone_width, settings.stem)
+        backbone = train_reference(method, ref, seed, image_dir)
+    train_s = time.perf_counter() - start
+    metrics = evaluate(backbone, Path(eval_dir), settings, seed)
+    result = {"method": method, "side": side, "seed": seed, **metrics, "train_s": train_s, "total_s": time.perf_counter() - start}
+    print(f"  {method:6s} {side:9s} seed {seed}: knn {metrics['knn']:.2f}  linear {metrics['linear']:.2f}  "
+          f"({train_s:.0f} s train, {result['total_s']:.0f} s total)", flush=True)
+    return result
+
+
+def _pm(values: list[float]) -> str:
+    mean, std = mean_std(values)
+    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+
+
+def _delta(ours: list[float], ref: list[float]) -> tuple[str, bool]:
+    d = paired_difference(ours, ref)
+    flagged = d.excludes_zero and abs(d.mean) > FLAG_POINTS
+    text = f"{d.mean:+.2f}" if d.low is None else f"{d.mean:+.2f} [{d.low:+.2f}, {d.high:+.2f}]"
+    return text + (" **FLAG**" if flagged else ""), flagged
+
+
+def table(results: list[dict], methods: list[str], seeds: list[int]) -> tuple[str, list[str]]:
+    """The Markdown table and the flagged (method, metric) names."""
+    lines = [
+        "| method | ours KNN | reference KNN | Δ KNN [95 % CI] | ours linear | reference linear | Δ linear [95 % CI] |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    flags = []
+    for method in methods:
+        cells = [method]
+        for metric in ("knn", "linear"):
+            by = {side: [next(r[metric] for r in results if (r["method"], r["side"], r["seed"]) == (method, side, s)) for s in seeds]
+                  for side in ("ours", "reference")}
+            delta, flagged = _delta(by["ours"], by["reference"])
+            cells += [_pm(by["ours"]), _pm(by["reference"]), delta]
+            if flagged:
+                flags.append(f"{method} {metric}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines), flags
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", default="simclr,moco,byol", help="comma-separated: simclr, moco, byol, dino, swav")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1, each run by both loops")
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one thread each)")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, tiny data: an end-to-end smoke test")
+    parser.add_argument("--data", default=None, help="where the scenes are generated (default: a temporary folder)")
+    parser.add_argument("--out", default=None, help="also write the table (Markdown) here")
+    for name, field in Settings.__dataclass_fields__.items():
+        if field.type in ("int", int):
+            parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    settings = Settings(**QUICK) if args.quick else Settings()
+    overrides = {k: getattr(args, k) for k in Settings.__dataclass_fields__ if getattr(args, k, None) is not None}
+    settings = replace(settings, **overrides)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    seeds = list(range(1 if args.quick else args.seeds))
+    command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0] if argv is None else "bench/parity.py", *(sys.argv[1:] if argv is None else argv)])
+
+    with tempfile.TemporaryDirectory(prefix="parity-") as tmp:
+        data_root = Path(args.data) if args.data else Path(tmp) / "scenes"
+        start = time.perf_counter()
+        paths = generate(data_root, settings.synthetic())
+        print(f"data: {data_root} ({time.perf_counter() - start:.0f} s)", flush=True)
+        jobs = [(m, side, s, settings, str(paths.images), str(paths.eval)) for m in methods for s in seeds for side in ("ours", "reference")]
+        os.environ["OMP_NUM_THREADS"] = "1"
+        start = time.perf_counter()
+        if args.jobs > 1:
+            with mp.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
+                results = list(pool.imap_unordered(run_job, jobs))
+        else:
+            results = [run_job(j) for j in jobs]
+        wall = time.perf_counter() - start
+
+    body, flags = table(results, methods, seeds)
+    settings_line = ", ".join(f"{k}={v}" for k, v in asdict(settings).items())
+    ours_line = ", ".join(f"{k}={v}" for k, v in asdict(our_config(methods[0], settings, 0)).items() if k not in ("method", "seed"))
+    text = "\n".join([
+        f"# Accuracy parity: ours vs lightly-benchmark reference loops ({len(seeds)} seed{'s' * (len(seeds) > 1)}: {seeds})",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Settings: {settings_line}",
+        "",
+        f"Our TrainConfig (all methods, before method defaults): {ours_line}",
+        "",
+        "Top-1 in %, mean ± sample std over seeds; Δ = ours − reference, paired by seed, t-based 95 % CI. "
+        f"**FLAG**: |Δ| > {FLAG_POINTS:g} points and the CI excludes 0.",
+        "",
+        body,
+        "",
+        f"Wall time: {wall / 60:.1f} min for {len(jobs)} runs with {args.jobs} jobs "
+        f"(mean per run: {sum(r['total_s'] for r in results) / len(results):.0f} s).",
+        "",
+        ("Flagged: " + ", ".join(flags)) if flags else f"No gap flagged (|Δ| > {FLAG_POINTS:g} with a CI excluding 0).",
+    ])
+    print()
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
