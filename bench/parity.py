@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = Settings(**QUICK) if args.quick else Settings()
-    overrides = {k: getattr(args, k) for k in Settings.__dataclass_fields__ if getattr(args, k, None) is not None}
+    overrides = {k: getattr(args, k) for k in Settings.__dataclass_fields__ if k != "ours" and getattr(args, k, None) is not None}
     settings = replace(settings, **overrides, ours=tuple(_setting(text) for text in args.ours))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     seeds = list(range(1 if args.quick else args.seeds))

@@ -24,8 +24,11 @@ def test_quick_run_writes_a_table_with_numbers(tmp_path):
             assert re.match(r"^[+-]?\d+\.\d\d", cell), row
 
 
-def test_our_config_is_the_one_place_for_our_settings():
-    settings = parity.Settings()
-    cfg = parity.our_config("moco", settings, seed=2)
-    assert (cfg.method, cfg.seed, cfg.epochs, cfg.batch_size, cfg.image_size) == ("moco", 2, settings.epochs, settings.batch_size, settings.image_size)
-    assert (cfg.blur_prob, cfg.cj_strength, cfg.stem, cfg.backbone_width, cfg.workers) == (0.0, 0.5, "cifar", settings.backbone_width, 0)
+def test_our_side_is_the_lightly_preset_with_blur_off_and_the_one_change_asked_for():
+    settings = parity.Settings(ours=(("views_in_one_batch", True),))
+    cfg = parity.our_config("simclr", settings, seed=2)
+    assert (cfg.method, cfg.preset, cfg.seed, cfg.epochs, cfg.batch_size, cfg.image_size) == ("simclr", "lightly", 2, settings.epochs, settings.batch_size, settings.image_size)
+    s = cfg.settings()
+    assert (s.blur_prob, s.cj_strength, s.temperature, s.views_in_one_batch) == (0.0, 0.5, 0.5, True)
+    moco = parity.our_config("moco", parity.Settings(), seed=0).settings()
+    assert (moco.temperature, moco.queue_size, moco.ema_schedule, moco.views_in_one_batch if hasattr(moco, "views_in_one_batch") else None) == (0.1, 4096, "constant", None)
