@@ -12,11 +12,14 @@ masker, ``c``, ``min_area`` and crop setting without training anything:
 2. for every view, count the pixels of each instance inside its box (pixel centres inside the
    box; per-instance summed-area tables make that four lookups per view and instance, vectorised
    over all draws of an image);
-3. a view's *dominant* label is the label (background included) covering most of its pixels; a view
-   is *mostly background* when background covers more than ``background`` (default 0.5) of it;
+3. a view's *dominant instance* is the instance covering most of its pixels (background is not an
+   instance; a view without any instance pixel has none); a view is *mostly background* when
+   background covers more than ``background`` (default 0.5) of it. The two are reported apart: a
+   region view may be mostly background around its object (a box enlarged by ``c`` around a round
+   object is half background) and still show that object alone;
 4. over every pair of views of a draw (SimCLR: the one pair; DINO's 2 + 6 crops: all 28 pairs):
-   **same object** = both dominant labels are the same instance (not background), **same class** =
-   both are instances and their classes agree (when the dataset gives classes).
+   **same object** = both views have a dominant instance and it is the same one, **same class** =
+   both have one and their classes agree (when the dataset gives classes).
 
 Reported (``Purity``): P(same object), P(same class), P(a view is mostly background), regions per
 image and the share of images that fall back to the whole image (no region), for a region store,
@@ -80,9 +83,9 @@ class Purity:
     draws: int
     pairs: int
     same_object: float
-    """P(both views' dominant label is the same instance)."""
+    """P(both views' dominant instance is the same object)."""
     same_class: float | None
-    """P(both views' dominant labels are instances of the same class); None without classes."""
+    """P(both views' dominant instances are of the same class); None without classes."""
     background_view: float
     """P(a view is mostly background)."""
     regions_per_image: float | None
@@ -183,8 +186,10 @@ def view_pair_purity(
             crop = _draw_boxes(sampler, width, height, boxes, draws)  # (D, V, 4)
             labels, counts = label_counts(ids, crop)  # (D, V, L)
             total = counts.sum(-1)
-            dominant = labels[counts.argmax(-1)]  # (D, V); background wins ties with instances (index 0)
-            dominant[total == 0] = 0
+            objects_in = counts[..., 1:]
+            dominant = np.zeros(total.shape, np.int64)  # (D, V): 0 = no instance in the view
+            if len(labels) > 1:  # ties between instances go to the lower id
+                dominant = np.where(objects_in.sum(-1) > 0, labels[1:][objects_in.argmax(-1)], 0)
             a, b = dominant[:, iu], dominant[:, ju]
             objects = (a != 0) & (b != 0)
             same_object += float((objects & (a == b)).sum())
