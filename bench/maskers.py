@@ -1,19 +1,29 @@
-"""How well each masker proposes objects on the built-in synthetic scenes.
+"""How well each masker proposes objects, and how pure the view pairs drawn in its regions are.
 
 The scenes (``SyntheticConfig()`` defaults: 128x128, 2-4 objects of 32-56 px on a cluttered
 background) are written to a temporary folder with ``selfsup.data.synthetic.generate`` (the
-``ground_truth`` masker reads the instance masks from there). Every masker in ``MASKERS`` runs
-with its default parameters, followed by the same region selection the region store applies
+``ground_truth`` masker reads the instance masks from there). The maskers named by ``--maskers``
+(default: ``plain``, ``felzenszwalb``, ``ground_truth``: a few seconds on a laptop) run with their
+default parameters, followed by the same region selection the region store applies
 (``regions_of``: regions under ``--min-area`` px dropped, coarsest kept, containment 0.9); the
 baseline "plain felzenszwalb (scale 300)" makes every raw ``skimage`` Felzenszwalb segment a mask.
 
 A true object (box of its instance mask) counts as found when some kept region's box has IoU >= 0.5
 with it. Reported per masker: recall, mean kept regions per image, mean best box IoU over the true
 objects (0 for an object no region touches) and seconds per image (masker + region selection, one
-process; wall clock, so background load shows).
+process; wall clock, so background load shows). Beside recall, the view-pair purity of each
+masker's regions (``masking.purity``: SimCLR's two views, ``--min-scale``, drawn in a region enlarged
+by ``--c``; P(same object), P(same class), P(mostly-background view)) and, as its first row, that
+of whole-image views (``random`` sampling, the SimCLR baseline). Recall says whether the objects are
+among the regions; purity says how often a draw's two views show one object, which is what
+region sampling changes.
 
-    python bench/maskers.py [--scenes 200] [--min-area 200]
-    python bench/maskers.py --sweep experiments/fashion_scenes.yaml --dataset fashion_scenes --min-area 100
+HQ-SAM needs weights: it runs only when ``--hqsam-checkpoint`` is given (with random weights its
+masks mean nothing, and at 32 x 32 points it takes minutes per image on a CPU).
+
+    python bench/maskers.py [--scenes 200] [--min-area 200] [--maskers plain,felzenszwalb,ground_truth]
+    python bench/maskers.py --sweep experiments/fashion_scenes.yaml --dataset fashion_scenes --min-area 100 --min-scale 0.2
+    python bench/maskers.py --maskers ground_truth,hqsam --hqsam-checkpoint sam_hq_vit_tiny.pth --hqsam-model vit_tiny
 
 ``--sweep``/``--dataset`` take the scenes' generator settings from a sweep file's synthetic dataset
 instead of the defaults (relative paths resolved from the working directory, as the sweep does).
@@ -37,6 +47,8 @@ from torchvision.ops import box_iou as box_iou_torch  # noqa: E402
 from skimage.segmentation import felzenszwalb  # noqa: E402
 
 from masking.maskers import MASKERS, Masker, MaskerConfig, Proposals, regions_of  # noqa: E402
+from masking.purity import Purity, Scene, read_classes, view_pair_purity  # noqa: E402
+from masking.sampler import CropSpec  # noqa: E402
 from masking.regions import REFERENCE_CONTAINMENT, mask_boxes  # noqa: E402
 from selfsup.data.synthetic import SyntheticConfig, generate  # noqa: E402
 
@@ -66,16 +78,37 @@ class Score:
     images: int = 0
     best_iou: float = 0.0
     seconds: float = 0.0
+    purity: Purity | None = None
 
     def row(self, name: str) -> str:
+        """One table row; the recall cells are dashes for a row without objects scored (whole images)."""
+        p = self.purity
+        pure = "" if p is None else f" {p.same_object:>8.3f} {_maybe(p.same_class):>8s} {p.background_view:>8.3f} {_maybe(p.fallback):>9s}"
+        if not self.objects:
+            return f"{name:36s} {'–':>10s} {'–':>12s} {'–':>9s} {'–':>9s}{pure}"
         return (
-            f"{name:36s} {self.found / max(self.objects, 1):>10.3f} {self.regions / max(self.images, 1):>12.2f}"
-            f" {self.best_iou / max(self.objects, 1):>9.3f} {self.seconds / max(self.images, 1):>9.4f}"
+            f"{name:36s} {self.found / self.objects:>10.3f} {self.regions / max(self.images, 1):>12.2f}"
+            f" {self.best_iou / self.objects:>9.3f} {self.seconds / max(self.images, 1):>9.4f}{pure}"
         )
 
 
-def evaluate(masker: Masker, config: MaskerConfig, scenes: list[tuple[str, np.ndarray, np.ndarray]]) -> Score:
+def _maybe(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+HEADER = (
+    f"{'masker':36s} {'recall@0.5':>10s} {'regions/img':>12s} {'mean IoU':>9s} {'s/img':>9s}"
+    f" {'same obj':>8s} {'same cls':>8s} {'bg view':>8s} {'fallback':>9s}"
+)
+
+
+def evaluate(
+    masker: Masker, config: MaskerConfig, scenes: list[tuple[str, np.ndarray, np.ndarray]], ids: dict[str, np.ndarray],
+    classes: dict[str, list[int]], crops: tuple[CropSpec, ...], c: float, draws: int,
+) -> Score:
+    """Recall of the true boxes, and view-pair purity of the kept regions (``ids``: instance maps)."""
     score = Score()
+    purity_scenes = []
     for path, image, true_boxes in scenes:
         start = time.perf_counter()
         regions = regions_of(masker, config, image, path)
@@ -86,12 +119,14 @@ def evaluate(masker: Masker, config: MaskerConfig, scenes: list[tuple[str, np.nd
         score.best_iou += float(best.sum())
         score.regions += len(regions)
         score.images += 1
+        purity_scenes.append(Scene(path, ids[path], regions.boxes, classes.get(path)))
+    score.purity = view_pair_purity(purity_scenes, crops, "regions", c, draws)
     return score
 
 
-def load_scenes(images: Path, masks: Path, count: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(relative path, RGB image, true object boxes) of the first ``count`` scenes."""
-    out = []
+def load_scenes(images: Path, masks: Path, count: int) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
+    """(relative path, RGB image, true object boxes) of the first ``count`` scenes, and their instance maps."""
+    out, id_maps = [], {}
     for i in range(count):
         name = f"{i:05d}.png"
         image = np.asarray(Image.open(images / name).convert("RGB"))
@@ -99,7 +134,28 @@ def load_scenes(images: Path, masks: Path, count: int) -> list[tuple[str, np.nda
         instances = [k for k in np.unique(ids) if k != 0]
         boxes = mask_boxes(np.stack([ids == k for k in instances])) if instances else np.zeros((0, 4), np.int32)
         out.append((name, image, boxes))
-    return out
+        id_maps[name] = ids.astype(np.int64)
+    return out, id_maps
+
+
+DEFAULT_MASKERS = ("plain", "felzenszwalb", "ground_truth")
+NEEDS_WEIGHTS = {"hqsam": "--hqsam-checkpoint"}
+"""Maskers whose output means nothing without weights, and the option that gives them."""
+
+
+def choose_maskers(names: str, hqsam_checkpoint: str | None) -> list[str]:
+    """The maskers of ``--maskers`` (comma-separated; ``plain`` is the raw-segment baseline); a masker
+    that needs weights is refused without them (SystemExit with one line)."""
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    known = ("plain", *MASKERS)
+    for name in chosen:
+        if name not in known:
+            raise SystemExit(f"error: unknown masker {name!r} in --maskers; known: {', '.join(known)}")
+        if name == "hqsam" and not hqsam_checkpoint:
+            raise SystemExit("error: hqsam needs weights: give --hqsam-checkpoint FILE (random weights make meaningless masks)")
+    if hqsam_checkpoint and "hqsam" not in chosen:
+        chosen.append("hqsam")
+    return chosen
 
 
 def main() -> None:
@@ -109,7 +165,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="synthetic generator seed (default 0)")
     parser.add_argument("--sweep", help="take the scenes' settings from this sweep file's synthetic dataset")
     parser.add_argument("--dataset", help="the synthetic dataset of --sweep")
+    parser.add_argument("--maskers", default=",".join(DEFAULT_MASKERS), help=f"comma-separated (default {','.join(DEFAULT_MASKERS)}; also: hqsam)")
+    parser.add_argument("--hqsam-checkpoint", help="HQ-SAM weights: hqsam runs only with them")
+    parser.add_argument("--hqsam-model", default="vit_h", help="HQ-SAM model type of the checkpoint (default vit_h)")
+    parser.add_argument("--c", type=float, default=1.3, help="region-box enlargement for purity (default 1.3)")
+    parser.add_argument("--min-scale", type=float, default=0.08, help="smallest crop area fraction of the two views (default 0.08)")
+    parser.add_argument("--draws", type=int, default=32, help="view pairs per image for purity (default 32)")
     args = parser.parse_args()
+    names = choose_maskers(args.maskers, args.hqsam_checkpoint)
     base = SyntheticConfig()
     if args.sweep:
         from orchestrator.config import load_sweep
@@ -124,29 +187,35 @@ def main() -> None:
     synthetic = dataclasses.replace(
         base, scenes=args.scenes, seed=args.seed, eval_train_per_class=0, eval_val_per_class=0
     )
+    crops = (CropSpec(2, 32, scale=(args.min_scale, 1.0)),)
     with tempfile.TemporaryDirectory(prefix="bench-maskers-") as tmp:
         paths = generate(tmp, synthetic)
-        scenes = load_scenes(paths.images, paths.masks, args.scenes)
-        candidates: list[tuple[str, Masker, MaskerConfig]] = [
-            (
-                "plain felzenszwalb (scale 300)",
-                PlainFelzenszwalb(scale=300),
-                MaskerConfig("felzenszwalb", min_area=args.min_area, containment=REFERENCE_CONTAINMENT),
-            )
-        ]
-        for name in MASKERS:
+        scenes, ids = load_scenes(paths.images, paths.masks, args.scenes)
+        classes = read_classes(paths.classes)
+        candidates: list[tuple[str, Masker, MaskerConfig]] = []
+        for name in names:
+            if name == "plain":
+                config = MaskerConfig("felzenszwalb", min_area=args.min_area, containment=REFERENCE_CONTAINMENT)
+                candidates.append(("plain felzenszwalb (scale 300)", PlainFelzenszwalb(scale=300), config))
+                continue
             params = {"masks_root": str(paths.masks)} if name == "ground_truth" else {}
+            if name == "hqsam":
+                params = {"checkpoint": args.hqsam_checkpoint, "model_type": args.hqsam_model}
             config = MaskerConfig(name, params, min_area=args.min_area, containment=REFERENCE_CONTAINMENT)
             candidates.append((name, config.build(), config))
 
         print(
             f"synthetic scenes: {args.scenes} x {synthetic.scene_size}px, seed {args.seed}, "
             f"{sum(len(s[2]) for s in scenes)} objects; regions >= {args.min_area} px, coarsest "
-            f"(containment {REFERENCE_CONTAINMENT}); found = box IoU >= 0.5"
+            f"(containment {REFERENCE_CONTAINMENT}); found = box IoU >= 0.5; purity: {args.draws} pairs/image, "
+            f"views of area [{args.min_scale}, 1] of a region box enlarged by c = {args.c}"
         )
-        print(f"{'masker':36s} {'recall@0.5':>10s} {'regions/img':>12s} {'mean IoU':>9s} {'s/img':>9s}")
+        print(HEADER)
+        whole = [Scene(p, ids[p], None, classes.get(p)) for p, _, _ in scenes]
+        baseline = Score(images=len(scenes), purity=view_pair_purity(whole, crops, "random", draws=args.draws))
+        print(baseline.row("whole image (random sampling)"), flush=True)
         for name, masker, config in candidates:
-            print(evaluate(masker, config, scenes).row(name), flush=True)
+            print(evaluate(masker, config, scenes, ids, classes, crops, args.c, args.draws).row(name), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,13 @@ Read back from MLflow (the sweep's parent run and its child runs), written under
 - ``knn_curves.png``: KNN top-1 against epochs per eval set (like the paper's Figure 2), mean over
   seeds with a ± sample-std band, the same std as the tables.
 
+When the sweep measured view-pair purity (datasets with instance masks: the parent run's
+``purity.json``, ``orchestrator.purity``), the table gets a "view-pair purity" column (P(both views
+show the same object) under each configuration's own sampler) and a section with the Spearman rank
+correlation (``scipy.stats.spearmanr``) between purity and the KNN gain over the untrained network
+and over the whole-image twin (SimCLR), over the region configurations that differ only in masker
+and ``c`` (at least 3 of them): does purity, measured before training, predict the gain?
+
 Statistics (``selfsup.statistics``): trials that share a seed share the initialisation, so every
 difference (a gain over the untrained network, region views against whole-image views) is paired by
 seed: the mean of the per-seed differences with a t-based 95 % interval and the number of seeds.
@@ -28,6 +35,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import math
 import sys
 from collections import defaultdict
@@ -41,7 +49,7 @@ import yaml
 from masking.storage import Location, location
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.rundirs import latest_run_dir, read_state, storage_location
-from orchestrator.tracking import TrackingError, child_runs, log_files, metric_history
+from orchestrator.tracking import TRIAL_TAG, TrackingError, child_runs, log_files, metric_history, read_artifact
 from selfsup.statistics import PairedDifference, mean_std, paired_difference
 
 NOT_A_SETTING = ("seed", "workers", "device")
@@ -62,6 +70,8 @@ class TrialResult:
     params: dict[str, str]
     status: str
     curves: dict[str, dict[str, dict[int, float]]] = field(default_factory=lambda: {kind: {} for kind in METRICS})
+    trial: str = ""
+    """The trial's key (its run's ``trial_id`` tag)."""
 
     @property
     def knn(self) -> dict[str, dict[int, float]]:
@@ -131,6 +141,8 @@ class Configuration:
     setting: dict[str, str]
     trials: list[TrialResult]
     label: str = ""
+    purity: dict | None = None
+    """The view-pair purity row of its trials (``orchestrator.purity``), if measured."""
 
     def stat(self, metric: str, eval_set: str) -> Stat:
         return Stat(tuple(self.by_seed(metric, eval_set).values()))
@@ -160,7 +172,7 @@ def collect(uri: str, experiment_id: str, parent_id: str) -> list[TrialResult]:
     """Every child run of the sweep's parent run, with its KNN and linear curves."""
     results = []
     for run in child_runs(uri, experiment_id, parent_id):
-        result = TrialResult(dict(run.data.params), run.info.status)
+        result = TrialResult(dict(run.data.params), run.info.status, trial=run.data.tags.get(TRIAL_TAG, ""))
         for name in run.data.metrics:
             for kind, prefix in METRICS.items():
                 if name.startswith(prefix):
@@ -169,12 +181,24 @@ def collect(uri: str, experiment_id: str, parent_id: str) -> list[TrialResult]:
     return results
 
 
-def configurations(results: Iterable[TrialResult]) -> list[Configuration]:
-    """Trials grouped by setting, labelled by the settings that vary across the sweep."""
+def read_purity(uri: str, parent_id: str) -> list[dict]:
+    """The view-pair purity rows the sweep logged (``purity.json`` of the parent run), or []."""
+    data = read_artifact(uri, parent_id, "purity.json")
+    return json.loads(data) if data else []
+
+
+def configurations(results: Iterable[TrialResult], purity: Sequence[dict] = ()) -> list[Configuration]:
+    """Trials grouped by setting, labelled by the settings that vary across the sweep; each given the
+    purity row its trials share (``purity``: rows listing their trials' keys)."""
     groups: dict[tuple, list[TrialResult]] = defaultdict(list)
     for r in results:
         groups[r.setting].append(r)
     configs = [Configuration(dict(k), v) for k, v in groups.items()]
+    rows = {trial: i for i, row in enumerate(purity) for trial in row.get("trials", ())}
+    for c in configs:
+        found = {rows.get(t.trial) for t in c.trials}
+        if len(found) == 1 and None not in found:
+            c.purity = purity[found.pop()]
     varying = [k for k in sorted({k for c in configs for k in c.setting}) if len({c.setting.get(k) for c in configs}) > 1]
     order = ["method", "sampling", "masker", "c", "temperature"]
     varying.sort(key=lambda k: (order.index(k) if k in order else len(order), k))
@@ -240,20 +264,78 @@ def _columns(results: Sequence[TrialResult], sets: Sequence[str]) -> list[Column
     return columns
 
 
+PURITY_LABEL = "view-pair purity"
+
+
+def purity_text(row: dict | None) -> str:
+    """P(same object) of a purity row in %, or "–"."""
+    return "–" if not row or row.get("same_object") is None else f"{100 * row['same_object']:.1f}"
+
+
 def results_table(configs: Sequence[Configuration], sets: Sequence[str], results: Sequence[TrialResult]) -> str:
     """One row per configuration: mean ± sample std over seeds, gains over epoch 0 paired by seed;
-    a last row for the untrained network when the sweep evaluated it."""
+    a last row for the untrained network when the sweep evaluated it. When purity was measured, a
+    column of it after the seeds."""
     columns = _columns(results, sets)
+    with_purity = any(c.purity for c in configs)
     rows = []
     for c in configs:
         cells = [c.stat(k.metric, k.eval_set).text() if k.what == "final" else difference_text(c.gain(k.metric, k.eval_set)) for k in columns]
-        rows.append([c.label, str(len(c.trials)), *cells])
+        rows.append([c.label, str(len(c.trials)), *([purity_text(c.purity)] if with_purity else []), *cells])
     start = {(m, s): untrained(results, m, s) for s in sets for m in ("knn", "linear")}
     if any(start["knn", s].values for s in sets):
         seeds = max(len(start["knn", s].values) for s in sets)
         cells = [start[k.metric, k.eval_set].text() if (k.metric, k.eval_set) in start and k.what == "final" else "" for k in columns]
-        rows.append(["untrained network (epoch 0)", str(seeds), *cells])
-    return _markdown(["configuration", "seeds", *(k.header for k in columns)], rows)
+        rows.append(["untrained network (epoch 0)", str(seeds), *([""] if with_purity else []), *cells])
+    return _markdown(["configuration", "seeds", *([PURITY_LABEL] if with_purity else []), *(k.header for k in columns)], rows)
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (``scipy.stats.spearmanr``, ties averaged); None when either side is constant."""
+    from scipy.stats import spearmanr
+
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    return float(spearmanr(x, y).statistic)
+
+
+MIN_CORRELATED = 3
+"""Region configurations needed for a rank correlation."""
+
+
+def purity_correlations(configs: Sequence[Configuration], sets: Sequence[str]) -> str | None:
+    """Per group of region configurations that differ only in masker and c (at least
+    ``MIN_CORRELATED`` with purity) and per eval set: Spearman's rho between P(same object) and the
+    mean KNN gain over the untrained network, and over the whole-image twin at the same temperature
+    (paired by seed); None when no group is large enough."""
+    groups: dict[tuple, list[Configuration]] = defaultdict(list)
+    for c in configs:
+        if c.setting.get("sampling") == "regions" and c.purity and c.purity.get("same_object") is not None:
+            groups[tuple(sorted((k, v) for k, v in c.setting.items() if k not in ("masker", "c")))].append(c)
+    rows = []
+    for key, members in groups.items():
+        if len(members) < MIN_CORRELATED:
+            continue
+        shared = dict(key)
+        label = " ".join([shared.get("method", "?")] + [f"{_short(k)}={shared[k]}" for k in ("temperature",) if k in shared])
+        for s in sets:
+            purity, gains, twins = [], [], []
+            for c in members:
+                gain = c.gain("knn", s)
+                base = _baseline(c, configs, c.setting.get("temperature", ""))
+                over = paired(c.by_seed("knn", s), base.by_seed("knn", s)) if base else None
+                purity.append(c.purity["same_object"])
+                gains.append(gain.mean if gain and gain.n else None)
+                twins.append(over.mean if over and over.n else None)
+            cells = []
+            for values in (gains, twins):
+                pairs = [(p, v) for p, v in zip(purity, values) if v is not None]
+                rho = spearman([p for p, _ in pairs], [v for _, v in pairs]) if len(pairs) >= MIN_CORRELATED else None
+                cells.append("–" if rho is None else f"{rho:+.2f} (n = {len(pairs)})")
+            rows.append([label, s, str(len(members)), *cells])
+    if not rows:
+        return None
+    return _markdown(["region configurations", "eval set", "configurations", "ρ(purity, KNN gain over untrained)", "ρ(purity, KNN gain over whole-image twin)"], rows)
 
 
 def _baseline(config: Configuration, configs: Sequence[Configuration], temperature: str) -> Configuration | None:
@@ -366,7 +448,7 @@ def results_csv(configs: Sequence[Configuration], sets: Sequence[str]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     keys = sorted({k for c in configs for k in c.setting})
-    header = ["configuration", "eval_set", "metric", "mean", "std", "seeds", "gain", "gain_low", "gain_high", "gain_seeds", *keys]
+    header = ["configuration", "eval_set", "metric", "mean", "std", "seeds", "gain", "gain_low", "gain_high", "gain_seeds", "purity", *keys]
     writer.writerow(header)
     for c in configs:
         for s in sets:
@@ -377,7 +459,8 @@ def results_csv(configs: Sequence[Configuration], sets: Sequence[str]) -> str:
                 gain = c.gain(m, s) if m != "linear_best" else None
                 number = [_number(stat.mean), _number(stat.std), len(stat.values)]
                 gains = [_number(gain.mean), _number(gain.low), _number(gain.high), gain.n] if gain else ["", "", "", ""]
-                writer.writerow([c.label, s, m, *number, *gains, *(c.setting.get(k, "") for k in keys)])
+                purity = _number(c.purity.get("same_object")) if c.purity else ""
+                writer.writerow([c.label, s, m, *number, *gains, purity, *(c.setting.get(k, "") for k in keys)])
     return out.getvalue()
 
 
@@ -467,6 +550,16 @@ def render(
             "the views alone.\n\n",
             matched,
         ]
+    if any(c.purity for c in configs):
+        parts += [
+            "\n## View-pair purity against the KNN gain\n\n",
+            f"*{PURITY_LABEL}*: P(both views of a draw show the same object, i.e. the instance covering most of each "
+            "view is the same), in %, measured on the dataset's instance masks with each configuration's own sampler "
+            "(masker, c, crops) before training (`masking.purity`). ρ: Spearman's rank correlation between it and "
+            f"the mean KNN gain, over region configurations that differ only in masker and c (at least {MIN_CORRELATED}).\n\n",
+        ]
+        correlations = purity_correlations(configs, sets)
+        parts.append(correlations or f"Fewer than {MIN_CORRELATED} region configurations share their other settings: no correlation.\n")
     paper = paper_table(sweep_name, configs, paper_file)
     if paper:
         parts += [
@@ -489,7 +582,7 @@ def write_report(
     """Write report.md, results.csv and knn_curves.png under ``run_dir/report`` (a local folder or a
     URI) and log them to the parent run (artifact folder ``report``)."""
     results = collect(uri, experiment_id, parent_id)
-    configs, sets = configurations(results), eval_sets(results)
+    configs, sets = configurations(results, read_purity(uri, parent_id)), eval_sets(results)
     files = {
         "report.md": render(sweep_name, results, configs, sets, paper_file).encode(),
         "results.csv": results_csv(configs, sets).encode(),

@@ -1,7 +1,8 @@
 """``python -m orchestrator.sweep SWEEP.yaml``: the whole pipeline, from one YAML file.
 
 validate -> plan -> (``--dry-run`` stops here) -> MLflow experiment -> Ray -> region stores
-(Ray Data) -> parent and child runs -> Ray Tune grid of trials -> summary table.
+(Ray Data) -> view-pair purity (datasets with instance masks; ``orchestrator.purity``) -> parent
+and child runs -> Ray Tune grid of trials -> summary table and report.
 
 ``--resume`` continues the newest run of this sweep (``Tuner.restore``: finished trials are not
 rerun, unfinished ones restart from their last checkpoint, with the same MLflow runs).
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from masking.storage import Location
+from orchestrator import purity
 from orchestrator.config import SweepConfig, SweepError, load_sweep, parse_sweep
 from orchestrator.images import MASKER_ERROR
 from orchestrator.plan import Plan, check_batch_size, describe, make_plan
@@ -112,6 +114,18 @@ def _trial_spec(plan: Plan, trial, uri: str, run_id: str, lists: dict[str, tuple
         "tracking_uri": uri,
         "run_id": run_id,
     }
+
+
+def view_pair_purity(plan: Plan, stores: dict, images: dict[str, list[str]], log) -> list[dict[str, Any]]:
+    """``orchestrator.purity.measure`` for the datasets with instance masks; a diagnostic, so a
+    failure is logged and the sweep goes on without it."""
+    from masking.purity import PurityError
+
+    try:
+        return purity.measure(plan, stores, images, log=log)
+    except (PurityError, OSError) as err:
+        log(f"warning: view-pair purity not measured ({err})")
+        return []
 
 
 def ray_init_kwargs(address: str | None) -> dict[str, Any]:
@@ -241,8 +255,10 @@ def run_sweep(
     _init_ray(address)
     res = sweep.resources
     stores: dict[str, list] = {name: [] for name in plan.datasets}
+    job_stores = {}
     for job in plan.mask_jobs:
-        stores[job.dataset].append(compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log))
+        job_stores[job.dataset, job.masker] = compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log)
+        stores[job.dataset].append(job_stores[job.dataset, job.masker])
     skipped = {
         name: left_out(name, unreadable_images(dataset, plan.regions_dir, stores[name]), stores[name])
         for name, dataset in plan.datasets.items()
@@ -269,7 +285,11 @@ def run_sweep(
         run_dir = new_run_dir(plan.storage, sweep.name)
         tags = {"git_commit": _git_commit(), "sweep_file": str(sweep_file), SKIPPED: "; ".join(skipped_examples(skipped))[:5000] or "none"}
         total_skipped = sum(len(bad) for bad in skipped.values())
-        parent = start_sweep(uri, experiment_id, run_dir.name, tags, {SKIPPED: total_skipped})
+        purity_rows = view_pair_purity(plan, job_stores, images, log)
+        parent = start_sweep(uri, experiment_id, run_dir.name, tags, {SKIPPED: total_skipped, **purity.metrics(purity_rows)})
+        if purity_rows:
+            (run_dir / purity.FILE).write_bytes(purity.to_json(purity_rows))
+            log_files(uri, parent, {purity.FILE: purity.to_json(purity_rows)})
         lists = write_image_lists(run_dir, images)
         specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params()), lists) for t in plan.trials]
         state = {"sweep": sweep.name, "experiment_id": experiment_id, "tracking_uri": uri, "parent_run_id": parent}

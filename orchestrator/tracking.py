@@ -167,6 +167,18 @@ def log_files(uri: str, run_id: str, files: Mapping[str, bytes], folder: str | N
             log_artifact(uri, run_id, Path(tmp) / name, folder)
 
 
+def read_artifact(uri: str, run_id: str, path: str) -> bytes | None:
+    """A run's artifact file as bytes; None when the run has no such file."""
+    client = _client(uri)
+    folder = path.rpartition("/")[0]
+    listed = _retry(lambda: client.list_artifacts(run_id, folder or None), f"listing the artifacts of run {run_id}")
+    if path not in {a.path for a in listed}:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        local = _retry(lambda: client.download_artifacts(run_id, path, tmp), f"reading artifact {path} of run {run_id}")
+        return Path(local).read_bytes()
+
+
 def set_tag(uri: str, run_id: str, key: str, value: str) -> None:
     _retry(lambda: _client(uri).set_tag(run_id, key, value), f"tagging run {run_id}")
 

@@ -50,6 +50,12 @@ def _ground_truth(**params: Any) -> Masker:
     return GroundTruthMasker(**params)
 
 
+def _features(**params: Any) -> Masker:
+    from masking.maskers.features import FeaturesMasker
+
+    return FeaturesMasker(**params)
+
+
 def _hqsam(**params: Any) -> Masker:
     from masking.maskers.hqsam import HQSAMMasker
 
@@ -58,6 +64,7 @@ def _hqsam(**params: Any) -> Masker:
 
 MASKERS: dict[str, Callable[..., Masker]] = {
     "felzenszwalb": _felzenszwalb,
+    "features": _features,
     "ground_truth": _ground_truth,
     "hqsam": _hqsam,
 }
@@ -65,6 +72,7 @@ MASKERS: dict[str, Callable[..., Masker]] = {
 
 MASKER_CLASSES = {
     "felzenszwalb": "masking.maskers.felzenszwalb:FelzenszwalbMasker",
+    "features": "masking.maskers.features:FeaturesMasker",
     "ground_truth": "masking.maskers.ground_truth:GroundTruthMasker",
     "hqsam": "masking.maskers.hqsam:HQSAMMasker",
 }

@@ -13,6 +13,8 @@ same path a user's own folders travel::
 
     root/scenes/images/00000.png   pretraining scenes (RGB)
     root/scenes/masks/00000.png    instance ids, 0 = background (for the ground_truth masker)
+    root/scenes/classes.json       {"00000.png": [class of instance 1, class of instance 2, ...]}
+                                   (for P(same class) in ``masking.purity``)
     root/eval/{train,val}/<class>/00000.png   single-object images, ImageNette layout
     root/synthetic.json            the generator's parameters; same parameters -> nothing rewritten
 """
@@ -232,6 +234,11 @@ class SyntheticPaths:
         return self.root / "scenes" / "masks"
 
     @property
+    def classes(self) -> Path:
+        """JSON: scene path -> the class index of each instance id (id k at position k - 1)."""
+        return self.root / "scenes" / "classes.json"
+
+    @property
     def eval(self) -> Path:
         return self.root / "eval"
 
@@ -243,14 +250,18 @@ def generate(root: str | Path, config: SyntheticConfig = SyntheticConfig()) -> S
     meta_file = paths.root / "synthetic.json"
     meta = {"config": asdict(config), "classes": list(config.classes)}
     if meta_file.is_file() and json.loads(meta_file.read_text()) == json.loads(json.dumps(meta)):
+        if not paths.classes.is_file():  # written by a version without classes.json: add it
+            paths.classes.write_text(json.dumps({f"{i:05d}.png": render_scene(config, i)[2] for i in range(config.scenes)}))
         return paths
     meta_file.unlink(missing_ok=True)
     paths.images.mkdir(parents=True, exist_ok=True)
     paths.masks.mkdir(parents=True, exist_ok=True)
+    classes = {}
     for i in range(config.scenes):
-        image, ids, _ = render_scene(config, i)
+        image, ids, classes[f"{i:05d}.png"] = render_scene(config, i)
         Image.fromarray(image).save(paths.images / f"{i:05d}.png")
         Image.fromarray(ids).save(paths.masks / f"{i:05d}.png")
+    paths.classes.write_text(json.dumps(classes))
     for split, per_class in (("train", config.eval_train_per_class), ("val", config.eval_val_per_class)):
         for name in config.classes:
             (paths.eval / split / name).mkdir(parents=True, exist_ok=True)

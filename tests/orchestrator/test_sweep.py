@@ -77,7 +77,10 @@ def test_sweep_runs_on_ray_and_lands_in_mlflow(ray_session, tmp_path):
     samclr = next(r for r in children if r.data.tags["trial_id"] == "samclr")
     assert samclr.data.params["sampling"] == "regions" and samclr.data.params["masker"] == "gt"
     artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
-    assert {"summary.md", "summary.csv", "sweep.yaml", "report"} <= artifacts
+    assert {"summary.md", "summary.csv", "sweep.yaml", "report", "purity.json"} <= artifacts
+    # view-pair purity of both arms, measured after the region stage, in the report beside each row
+    assert parents[0].data.metrics["purity/scenes/gt/c_1.3/same_object"] > parents[0].data.metrics["purity/scenes/whole_image/c_-/same_object"]
+    assert any(line.startswith("purity scenes/gt c=1.3") for line in lines)
     report = {a.path for a in client.list_artifacts(parents[0].info.run_id, "report")}
     assert report == {"report/report.md", "report/results.csv", "report/knn_curves.png"}
     table = "\n".join(lines)
