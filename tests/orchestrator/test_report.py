@@ -49,7 +49,7 @@ def fake_sweep(tmp_path, epochs=4, arms=None, sets=("toy",), name="fake", seeds=
                     metrics.update({f"linear_best_top1/{s}": final + 0.08 for s in sets})
                 tracker.log_epoch(metrics)
             tracker.finish()
-    run_dir = tmp_path / "runs" / f"{name}-1"
+    run_dir = tmp_path / "runs" / f"{name}-20261130-000000"  # a run-folder name as new_run_dir makes them
     run_dir.mkdir(parents=True)
     write_state(run_dir, {"sweep": name, "experiment_id": experiment, "tracking_uri": uri, "parent_run_id": parent})
     return uri, experiment, parent, run_dir
