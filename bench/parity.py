@@ -72,6 +72,39 @@ class Settings:
     """Method settings changed on our side only (``--ours KEY=VALUE``), to test one candidate cause
     of a gap at a time; empty: our ``lightly`` preset as it is."""
 
+    def fashion_mnist(self, root: Path, items_root: Path) -> tuple[Path, Path]:
+        """Plain Fashion-MNIST photos as folders, for a regime where every method learns on 2 CPU cores
+        (the drawn-shape and tinted scenes did not: no trained arm beat the untrained backbone):
+        ``scenes`` pretraining images from the train split, an eval set of ``eval_train_per_class``
+        other train images and ``eval_val_per_class`` test images per class. Deterministic (seed 0)."""
+        import numpy as np
+        from torchvision.datasets import FashionMNIST
+
+        images, evaluation = root / "images", root / "eval"
+        if (root / "done").is_file():
+            return images, evaluation
+        try:
+            train, test = FashionMNIST(str(items_root), train=True), FashionMNIST(str(items_root), train=False)
+        except RuntimeError as err:
+            raise SystemExit(f"--fashion-root {items_root}: {err} (python -m orchestrator.data prepare fashion-mnist ...)") from None
+        rng = np.random.default_rng(0)
+        order = rng.permutation(len(train))
+        images.mkdir(parents=True, exist_ok=True)
+        for i in order[: self.scenes]:
+            train[int(i)][0].convert("RGB").save(images / f"{int(i):05d}.png")
+        picks = {"train": (train, order[self.scenes :], self.eval_train_per_class), "val": (test, rng.permutation(len(test)), self.eval_val_per_class)}
+        for split, (dataset, candidates, per_class) in picks.items():
+            counts = [0] * len(train.classes)
+            for i in candidates:
+                image, label = dataset[int(i)]
+                if counts[label] < per_class:
+                    folder = evaluation / split / train.classes[label].replace("/", "-")
+                    folder.mkdir(parents=True, exist_ok=True)
+                    image.convert("RGB").save(folder / f"{int(i):05d}.png")
+                    counts[label] += 1
+        (root / "done").write_text("")
+        return images, evaluation
+
     def synthetic(self) -> SyntheticConfig:
         return SyntheticConfig(
             num_classes=self.num_classes, scenes=self.scenes, scene_size=self.scene_size,
@@ -200,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1, each run by both loops")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one thread each)")
     parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, tiny data: an end-to-end smoke test")
-    parser.add_argument("--data", default=None, help="where the scenes are generated (default: a temporary folder)")
+    parser.add_argument("--data", default=None, help="where the data are generated (default: a temporary folder)")
+    parser.add_argument("--fashion-root", default=None, help="pretrain and evaluate on plain Fashion-MNIST photos from this "
+                        "folder (`python -m orchestrator.data prepare fashion-mnist --root DIR ...`) instead of the drawn-shape scenes")
     parser.add_argument("--ours", action="append", default=[], metavar="KEY=VALUE",
                         help="a method setting changed on our side only, e.g. views_in_one_batch=true (repeatable)")
     parser.add_argument("--out", default=None, help="also write the table (Markdown) here")
@@ -219,10 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="parity-") as tmp:
         data_root = Path(args.data) if args.data else Path(tmp) / "scenes"
         start = time.perf_counter()
-        paths = generate(data_root, settings.synthetic())
+        if args.fashion_root:
+            images, evaluation = settings.fashion_mnist(data_root, Path(args.fashion_root))
+        else:
+            paths = generate(data_root, settings.synthetic())
+            images, evaluation = paths.images, paths.eval
         print(f"data: {data_root} ({time.perf_counter() - start:.0f} s)", flush=True)
-        jobs = [(m, side, s, settings, str(paths.images), str(paths.eval)) for m in methods for s in seeds for side in ("ours", "reference")]
-        jobs.insert(0, ("-", "untrained", 0, settings, str(paths.images), str(paths.eval)))
+        jobs = [(m, side, s, settings, str(images), str(evaluation)) for m in methods for s in seeds for side in ("ours", "reference")]
+        jobs.insert(0, ("-", "untrained", 0, settings, str(images), str(evaluation)))
         os.environ["OMP_NUM_THREADS"] = "1"
         start = time.perf_counter()
         if args.jobs > 1:
@@ -242,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `{command}`",
         "",
-        f"Settings: {settings_line}",
+        f"Data: {'plain Fashion-MNIST photos (' + args.fashion_root + ')' if args.fashion_root else 'drawn-shape scenes (selfsup.data.synthetic)'}; settings: {settings_line}",
         "",
         f"Our TrainConfig (the first method's, `lightly` preset resolved): {ours_line}",
         "",

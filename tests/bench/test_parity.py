@@ -14,7 +14,7 @@ def test_quick_run_writes_a_table_with_numbers(tmp_path):
     out = tmp_path / "parity.md"
     assert parity.main(["--quick", "--jobs", "2", "--methods", "simclr,moco", "--data", str(tmp_path / "data"), "--out", str(out)]) == 0
     text = out.read_text()
-    assert "Command: `python bench/parity.py --quick" in text and "Settings: image_size=" in text
+    assert "Command: `python bench/parity.py --quick" in text and "settings: image_size=" in text
     rows = [line for line in text.splitlines() if line.startswith(("| simclr |", "| moco |"))]
     assert len(rows) == 2
     for row in rows:
