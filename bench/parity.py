@@ -1,19 +1,21 @@
 """Accuracy parity: our training (``selfsup.training.Pretraining``) against independent reference
 loops written from lightly 1.6's benchmark (``bench/parity_reference.py``), per method, over seeds.
 
-Both loops train ``selfsup.backbone.resnet18(width, stem)`` on the same folder of generated scenes
-(``selfsup.data.synthetic``) and both backbones go through the same evaluation code
-(``selfsup.evaluation``: KNN and linear probe on the same single-object eval set). Every setting of
-our side comes from ``our_config``; where today's defaults differ from lightly's benchmark (MoCo tau
-0.2 vs 0.1, head sizes, EMA schedule, BYOL's asymmetric augmentations...) the difference stays in.
+Both loops train ``selfsup.backbone.resnet18(width, stem)`` on the same image folder and both
+backbones go through the same evaluation code (``selfsup.evaluation``: KNN and the linear probe on
+the same eval set). Our side is the method's ``lightly`` preset (``our_config``), so the recipes
+match value for value; ``KNOWN_DIFFERENCES`` lists what still differs. ``--ours KEY=VALUE`` changes
+one method setting on our side only, to test a candidate cause of a gap.
 
 Output: per method, ours and reference mean ± sample std over seeds and the paired difference
 (ours - reference, paired by seed) with a t-based 95 % interval; FLAG where |diff| > 2 points and
-the interval excludes 0. The table also goes to ``--out`` (Markdown).
+the interval excludes 0; NOT LEARNING where an arm does not beat the untrained backbone (such a
+row cannot show parity). The table also goes to ``--out`` (Markdown).
 
-    python bench/parity.py                                   # simclr, moco, byol; 3 seeds; 2 jobs
-    python bench/parity.py --methods dino,swav --out bench/results/parity_dino_swav.md
-    python bench/parity.py --quick                           # 1 seed, 1 epoch, tiny data: a smoke test
+    python bench/parity.py --fashion-root data/fashion-mnist --scenes 2048 --epochs 10 --backbone-width 16 \
+        --eval-train-per-class 100 --eval-val-per-class 200        # simclr, moco, byol; 3 seeds; ~45 min on 2 cores
+    python bench/parity.py --methods dino,swav ...                 # the multi-crop methods
+    python bench/parity.py --quick                                 # 1 seed, 1 epoch, tiny data: a smoke test
 """
 
 from __future__ import annotations

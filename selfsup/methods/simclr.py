@@ -39,8 +39,8 @@ PRESETS = {
     "paper": SimCLRSettings(temperature=0.1, optimizer="lars", base_lr=0.3, weight_decay=1e-6, cj_strength=1.0),
 }
 
-# SAMCLR: SimCLR's values with the SAMCLR paper's temperature 0.07 (Sec. 4.1) in both presets: the paper
-# itself used lightly's defaults for everything else.
+# SAMCLR: SimCLR's lightly values with the SAMCLR paper's temperature 0.07 (Sec. 4.1) in both presets: the
+# paper names no other value of its own and says its baselines used lightly's defaults.
 SAMCLR_PRESETS = {"lightly": SimCLRSettings(temperature=0.07), "paper": SimCLRSettings(temperature=0.07)}
 
 
