@@ -50,6 +50,7 @@ from masking.storage import Location, location
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.rundirs import latest_run_dir, read_state, storage_location
 from orchestrator.tracking import TRIAL_TAG, TrackingError, child_runs, log_files, metric_history, read_artifact
+from selfsup.methods import METHODS
 from selfsup.statistics import PairedDifference, mean_std, paired_difference
 
 NOT_A_SETTING = ("seed", "workers", "device")
@@ -341,7 +342,8 @@ def purity_correlations(configs: Sequence[Configuration], sets: Sequence[str]) -
 def _baseline(config: Configuration, configs: Sequence[Configuration], temperature: str) -> Configuration | None:
     """The whole-image-view twin of a region-view configuration at ``temperature``: same settings
     but random sampling (SAMCLR's twin is SimCLR), masker and c not applying."""
-    method = "simclr" if config.setting.get("method") == "samclr" else config.setting.get("method")
+    name = config.setting.get("method")
+    method = (METHODS[name].twin or name) if name in METHODS else name  # the registry names SAMCLR's twin
     ignore = {"method", "sampling", "masker", "c", "temperature"}
     for other in configs:
         s = other.setting
