@@ -56,6 +56,10 @@ class SyntheticConfig:
     """The objects: ``shapes`` (drawn) or ``fashion-mnist`` (photos read from ``items_root``)."""
     items_root: str | None = None
     """For ``fashion-mnist``: the folder ``python -m orchestrator.data prepare fashion-mnist`` wrote."""
+    background_saturation: float = 1.0
+    """Colour of the cluttered background, 0 (grey) to 1 (fully coloured, as drawn). Below 1, the
+    objects are the only strongly coloured things in a scene, so matching two views by the
+    background's colours is no longer an easy way out of the instance task."""
 
     def __post_init__(self) -> None:
         if self.items not in ITEMS:
@@ -64,6 +68,8 @@ class SyntheticConfig:
             raise ValueError("synthetic: items_root is needed by, and only by, items: fashion-mnist")
         if not 2 <= self.num_classes <= len(ITEMS[self.items]):
             raise ValueError(f"synthetic: num_classes must be in [2, {len(ITEMS[self.items])}], got {self.num_classes}")
+        if not 0.0 <= self.background_saturation <= 1.0:
+            raise ValueError(f"synthetic: background_saturation must be in [0, 1], got {self.background_saturation}")
         if self.object_size[1] > self.scene_size:
             raise ValueError("synthetic: object_size must fit in scene_size")
 
@@ -143,8 +149,9 @@ def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return np.where(stripes, a, b)
 
 
-def _background(rng: np.random.Generator, h: int, w: int, clutter: int) -> np.ndarray:
-    """A cluttered canvas: a smooth colour gradient, small distractor shapes and lines, noise."""
+def _background(rng: np.random.Generator, h: int, w: int, clutter: int, saturation: float = 1.0) -> np.ndarray:
+    """A cluttered canvas: a smooth colour gradient, small distractor shapes and lines, noise;
+    ``saturation`` < 1 pulls every pixel toward its grey (ITU-R BT.601 luma) value."""
     c0, c1 = _colour(rng), _colour(rng)
     t = np.linspace(0, 1, w, dtype=np.float32)[None, :, None]
     canvas = Image.fromarray(np.broadcast_to(c0 * (1 - t) + c1 * t, (h, w, 3)).astype(np.uint8))
@@ -159,6 +166,9 @@ def _background(rng: np.random.Generator, h: int, w: int, clutter: int) -> np.nd
             poly = _shape_polygons(shape, rng.uniform(0, w), rng.uniform(0, h), rng.uniform(2, 6), rng.uniform(0, 2 * math.pi))
             draw.polygon(poly[0], fill=colour)
     arr = np.asarray(canvas.filter(ImageFilter.GaussianBlur(0.5)), dtype=np.float32)
+    if saturation < 1.0:
+        grey = (arr @ np.array([0.299, 0.587, 0.114], np.float32))[..., None]
+        arr = grey + saturation * (arr - grey)
     return arr + rng.normal(0, 6, arr.shape).astype(np.float32)
 
 
@@ -178,7 +188,7 @@ def render_scene(config: SyntheticConfig, index: int) -> tuple[np.ndarray, np.nd
     """Scene ``index``: (RGB uint8 image, instance-id map uint8, class of each instance id - 1)."""
     rng = np.random.default_rng([config.seed, _KINDS["scene"], index])
     s = config.scene_size
-    canvas = _background(rng, s, s, config.clutter)
+    canvas = _background(rng, s, s, config.clutter, config.background_saturation)
     ids = np.zeros((s, s), np.uint8)
     boxes: list[tuple[float, float, float, float]] = []
     classes: list[int] = []
@@ -206,7 +216,7 @@ def render_object(config: SyntheticConfig, split: str, index: int) -> tuple[np.n
     rng = np.random.default_rng([config.seed, _KINDS[split], index])
     s = config.eval_size
     label = index % config.num_classes
-    canvas = _background(rng, s, s, max(1, config.clutter * s * s // config.scene_size**2))
+    canvas = _background(rng, s, s, max(1, config.clutter * s * s // config.scene_size**2), config.background_saturation)
     r = rng.uniform(0.3, 0.45) * s
     cx, cy = s / 2 + rng.uniform(-0.1, 0.1) * s, s / 2 + rng.uniform(-0.1, 0.1) * s
     _paste_object(canvas, rng, config, label, split, cx, cy, r)

@@ -212,3 +212,17 @@ def test_missing_fashion_files_name_the_prepare_command(tmp_path):
         generate(tmp_path / "fs", config)
     with pytest.raises(ValueError, match="items_root"):
         SyntheticConfig(items="fashion-mnist")
+
+
+def test_grey_background_leaves_colour_only_on_the_objects():
+    """background_saturation 0: every background pixel is grey (up to the added noise), the objects
+    keep their colours, and the layout is the same scene as the coloured one (same random draws)."""
+    coloured, ids, classes = render_scene(SyntheticConfig(scene_size=96, object_size=(36, 60), clutter=20), 3)
+    grey, ids_grey, classes_grey = render_scene(SyntheticConfig(scene_size=96, object_size=(36, 60), clutter=20, background_saturation=0.0), 3)
+    assert np.array_equal(ids, ids_grey) and classes == classes_grey
+    chroma = lambda img: img.astype(np.float32).max(-1) - img.astype(np.float32).min(-1)  # noqa: E731
+    background = ids == 0
+    assert np.median(chroma(grey)[background]) < 20 < np.median(chroma(coloured)[background])
+    assert np.array_equal(grey[~background], coloured[~background])
+    with pytest.raises(ValueError, match="background_saturation"):
+        SyntheticConfig(background_saturation=1.5)
