@@ -77,4 +77,7 @@ def reference_label(setting: dict[str, str]) -> str:
     """A report's label for a frozen configuration (its ``params``)."""
     size = setting.get("input_size")
     at = f", {size} px" if size not in (None, "", "None") else ""
-    return f"{setting.get('model', '?')}, frozen ({weights_label(setting.get('weights', ''))}{at}; {REFERENCE})"
+    weights = weights_label(setting.get("weights", ""))
+    if weights == RANDOM_LABEL:
+        return f"{setting.get('model', '?')}, frozen ({RANDOM_LABEL}{at}; not pretrained by this sweep)"
+    return f"{setting.get('model', '?')}, frozen ({weights}{at}; {REFERENCE})"
