@@ -92,6 +92,8 @@ class MethodSpec:
 
     def crops(self, settings: MethodSettings, image_size: int) -> tuple[CropSpec, ...]:
         """The method's views with the settings' colour-jitter strength and, if set, blur probability."""
+        if not self.trains:
+            raise ValueError("a frozen encoder draws no views (it is not trained)")
 
         def adjust(p: Photometric | None) -> Photometric:
             p = dataclasses.replace(p or Photometric(), cj_strength=settings.cj_strength)
