@@ -81,3 +81,20 @@ def reference_label(setting: dict[str, str]) -> str:
     if weights == RANDOM_LABEL:
         return f"{setting.get('model', '?')}, frozen ({RANDOM_LABEL}{at}; not pretrained by this sweep)"
     return f"{setting.get('model', '?')}, frozen ({weights}{at}; {REFERENCE})"
+
+
+def smoke_encoders(encoders: dict) -> dict:
+    """``--smoke``: every encoder with random weights (nothing to download or find) at a small input
+    (28 px for patch-14 ViTs, 32 px otherwise); SAM's encoders become vit_tiny, whose only input is
+    1024 px (about 10 s per image on one CPU core)."""
+    from selfsup.encoders import encoder_def
+
+    out = {}
+    for name, spec in encoders.items():
+        d = encoder_def(spec.model)
+        if d.family == "sam":
+            update = {"model": "sam_vit_tiny", "input_size": None}
+        else:
+            update = {"input_size": 28 if "patch14" in d.arch else 32}
+        out[name] = spec.model_copy(update={**update, "weights": RANDOM, "download": False})
+    return out
