@@ -89,3 +89,23 @@ def test_bad_encoder_entries_fail_with_one_line_naming_the_place(tmp_path, old, 
     assert bad != text, old
     with pytest.raises(SweepError, match=expected):
         parse_sweep(bad, "<s>")
+
+
+def test_table3_reference_rows_share_table3s_eval_and_name_their_missing_weights(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    from orchestrator.config import load_sweep
+    from orchestrator.sweep import main
+
+    experiments = Path(__file__).resolve().parents[2] / "experiments"
+    monkeypatch.chdir(tmp_path)
+    table3, frozen = load_sweep(experiments / "table3.yaml"), load_sweep(experiments / "table3_frozen.yaml")
+    assert frozen.eval.sets == table3.eval.sets
+    keep = ("knn_k", "knn_t", "linear_epochs", "linear_protocol")
+    assert [getattr(frozen.eval.settings, k) for k in keep] == [getattr(table3.eval.settings, k) for k in keep]
+    plan = make_plan(frozen, dry_run=True)
+    models = {t.train.method_params["model"] for t in plan.trials}
+    assert {t.train.method for t in plan.trials} == {"frozen"} and models == {"sam_vit_b", "sam_vit_h", "dinov2_vitb14", "clip_vitb16", "resnet50"}
+    assert sum("weights file" in m for m in plan.missing) == 5 and not any(e.download for e in frozen.encoders.values())
+    assert main([str(experiments / "table3_frozen.yaml")]) == 2  # a real run stops before Ray
+    assert "does not exist" in capsys.readouterr().err
