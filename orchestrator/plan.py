@@ -228,7 +228,7 @@ def make_plan(sweep: SweepConfig, base: Path | None = None, dry_run: bool = Fals
         if point["method"] == frozen.METHOD:  # nothing trained: training axes and the dataset do not apply
             point.update({k: None for k in point if k in TRAIN_KEYS and k not in (*frozen.KEPT, "method")} | {"dataset": None})
             params = frozen.encoder_params(sweep, params, base, encoder_checks, missing)
-        settings = {k: v for k, v in point.items() if k in TRAIN_KEYS and v is not None}
+        settings = {k: v for k, v in point.items() if k in TRAIN_KEYS and (v is not None or point["method"] != frozen.METHOD)}
         try:
             train = train_config({**shared, **settings, "method_params": params}).resolved()
         except ValueError as err:

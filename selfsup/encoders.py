@@ -36,7 +36,8 @@ Encoders (``ENCODERS``), their features and their input:
 
 Weights (``weights`` of an ``encoders`` entry): a file (read with ``pretrained=False`` and
 ``load_state_dict``; timm files in the original DINOv2 / OpenAI layouts are converted by timm's own
-``checkpoint_filter_fn``); ``cache``, the library's cache (timm: the Hugging Face hub cache;
+``checkpoint_filter_fn``; OpenAI's own ``.pt`` files are TorchScript archives, not state dicts:
+use timm's or open_clip's files); ``cache``, the library's cache (timm: the Hugging Face hub cache;
 torchvision: ``$TORCH_HOME/hub/checkpoints``), downloaded into it only with ``download``; or
 ``random``, the architecture with random weights, for tests (reports mark it). Nothing is
 downloaded unless ``download`` is true: ``weights_problem`` says, without loading anything, what

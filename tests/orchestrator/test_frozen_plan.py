@@ -109,3 +109,23 @@ def test_table3_reference_rows_share_table3s_eval_and_name_their_missing_weights
     assert sum("weights file" in m for m in plan.missing) == 5 and not any(e.download for e in frozen.encoders.values())
     assert main([str(experiments / "table3_frozen.yaml")]) == 2  # a real run stops before Ray
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_smoke_mode_gives_frozen_encoders_random_weights_and_small_inputs(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from orchestrator.config import load_sweep
+    from orchestrator.smoke import smoke_sweep
+
+    monkeypatch.chdir(tmp_path)
+    sweep = smoke_sweep(load_sweep(Path(__file__).resolve().parents[2] / "experiments" / "table3_frozen.yaml"))
+    plan = make_plan(sweep, dry_run=True)
+    assert not any("weights" in m for m in plan.missing)  # no checkpoint needed, nothing downloaded
+    got = {t.train.method_params["encoder"]: (t.train.method_params["model"], t.train.method_params["weights"], t.train.method_params["input_size"]) for t in plan.trials}
+    assert got == {
+        "sam_vit_b": ("sam_vit_tiny", "random", None),
+        "sam_vit_h": ("sam_vit_tiny", "random", None),
+        "dinov2_vitb14": ("dinov2_vitb14", "random", 28),
+        "clip_vitb16": ("clip_vitb16", "random", 32),
+        "resnet50": ("resnet50", "random", 32),
+    }
