@@ -28,7 +28,9 @@ from masking.maskers import MASKERS, check_masker_params, masker_parameters
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import EVAL_SETS
 from selfsup.data.synthetic import SyntheticConfig
+from selfsup.encoders import CACHE, ENCODERS, preprocessing
 from selfsup.methods import METHOD_KEYS, METHODS
+from selfsup.methods.frozen import FROM_SECTION
 
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name != "method_params")
 GRID_KEYS = ("dataset", "masker", *TRAIN_KEYS, *METHOD_KEYS)
@@ -173,6 +175,33 @@ class MaskerSpec(_Strict):
         return params
 
 
+class EncoderSpec(_Strict):
+    """A frozen encoder, a reference row (``method: frozen``; ``selfsup.encoders``): ``model`` names
+    the architecture, ``weights`` a file (relative to the working dir), ``cache`` (timm's / torch
+    hub's cache) or ``random`` (tests; the report marks it); ``download: true`` lets ``cache`` fetch
+    missing weights (otherwise nothing is downloaded and a missing file stops the plan)."""
+
+    model: str
+    weights: str
+    download: bool = False
+    input_size: int | None = Field(None, ge=8)
+    """None: the encoder's own input size; a number: that instead (e.g. small images in tests)."""
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        if v not in ENCODERS:
+            raise ValueError(f"unknown encoder model {v!r}; known: {', '.join(ENCODERS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _input_size(self) -> EncoderSpec:
+        preprocessing(self.model, self.input_size)  # SAM takes 1024 px only
+        if self.download and self.weights != CACHE:
+            raise ValueError(f"download: true fetches weights into the library cache: set weights: {CACHE} (got {self.weights!r})")
+        return self
+
+
 _TRAIN = TypeAdapter(TrainConfig)
 
 
@@ -229,6 +258,8 @@ class SweepConfig(_Strict):
     """Training settings shared by every trial (any of them may also be a grid axis). Method settings
     (temperature, base_lr, queue_size, ...) may be written here too; each applies to the methods that have it."""
     eval: EvalSpec = EvalSpec()
+    encoders: dict[str, EncoderSpec] = Field(default_factory=dict)
+    """Frozen encoders (``method: frozen``, grid axis ``encoder``): reference rows, not pretrained by the sweep."""
     resources: ResourcesSpec = ResourcesSpec()
     tracking: TrackingSpec = TrackingSpec()
     storage: str = "runs"
@@ -245,7 +276,7 @@ class SweepConfig(_Strict):
     def _name(cls, name: str) -> str:
         return check_name(name)
 
-    @field_validator("datasets", "maskers")
+    @field_validator("datasets", "maskers", "encoders")
     @classmethod
     def _names(cls, specs: dict[str, Any]) -> dict[str, Any]:
         _check_names(specs)
@@ -267,6 +298,9 @@ class SweepConfig(_Strict):
                     raise FieldError((key,), f"{key!r} is set per trial: use {where}")
             if "method_params" in data:
                 raise FieldError(("method_params",), "write method settings directly under train (e.g. temperature: 0.2)")
+            for key in FROM_SECTION:
+                if key in data:
+                    raise FieldError((key,), f"{key!r} of a frozen encoder is set in its encoders entry")
             method_keys = {k: v for k, v in data.items() if k in METHOD_KEYS and k not in TRAIN_KEYS}
             data = {k: v for k, v in data.items() if k not in method_keys}
             if method_keys:
@@ -288,8 +322,11 @@ class SweepConfig(_Strict):
         if "method" not in grid:
             raise ValueError("grid needs a 'method' list")
         datasets, maskers = info.data.get("datasets", {}), info.data.get("maskers", {})
+        encoders = info.data.get("encoders", {})
         train = info.data.get("train", TrainConfig())
         for key, values in grid.items():
+            if key in FROM_SECTION:
+                raise FieldError((key,), f"{key!r} of a frozen encoder is set in its encoders entry; the grid names encoders (encoder: [...])")
             if key not in GRID_KEYS or key == "seed":
                 known = ", ".join(k for k in GRID_KEYS if k != "seed")
                 raise FieldError((key,), f"unknown grid key {key!r}; known: {known} (seeds go in 'seeds')")
@@ -304,12 +341,21 @@ class SweepConfig(_Strict):
                     raise FieldError((key, i), f"{value!r} is not in datasets ({', '.join(datasets)})")
                 if key == "masker" and value not in maskers:
                     raise FieldError((key, i), f"{value!r} is not in maskers ({', '.join(maskers) or 'none defined'})")
+                if key == "encoder" and value not in encoders:
+                    raise FieldError((key, i), f"{value!r} is not in encoders ({', '.join(encoders) or 'none defined'})")
                 if key in TRAIN_KEYS and key != "method":
                     try:
                         train_config({**dataclasses.asdict(train), key: value})
                     except ValidationError as err:
                         raise FieldError((key, i), f"{value!r}: {err.errors()[0]['msg']}") from None
         _check_method_settings(grid, train)
+        if "frozen" in grid["method"]:
+            named = grid.get("encoder") or ([train.method_params["encoder"]] if train.method_params.get("encoder") else [])
+            if not named and len(encoders) != 1:
+                raise FieldError(("method",), f"method frozen evaluates frozen encoders: add an 'encoder' grid axis naming one of encoders ({', '.join(encoders) or 'none defined'})")
+            for name in named:
+                if name not in encoders:
+                    raise FieldError(("method",), f"encoder {name!r} is not in encoders ({', '.join(encoders) or 'none defined'})")
         return grid
 
 

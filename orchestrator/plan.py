@@ -2,7 +2,8 @@
 
 Grid expansion is the product of the grid axes and the seeds, except that keys a trial ignores
 are dropped before de-duplication: a ``random``-sampling trial ignores ``masker`` and ``c``, so
-``simclr`` x 2 maskers x 3 values of c is one trial, not six.
+``simclr`` x 2 maskers x 3 values of c is one trial, not six. A ``frozen`` trial (a frozen encoder,
+``orchestrator.frozen``) ignores every training axis and the dataset: one trial per encoder and seed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from masking.maskers import MaskerConfig
 from masking.storage import Location
 from masking.store import dataset_files, fingerprint, store_file
+from orchestrator import frozen
 from orchestrator.config import TRAIN_KEYS, SweepConfig, SweepError, method_keys, train_config
 from selfsup.methods import METHOD_KEYS
 from orchestrator.rundirs import storage_location
@@ -66,6 +68,8 @@ class Trial:
     def params(self) -> dict[str, Any]:
         """The settings that define this trial (what MLflow shows as params), method settings included
         under their own names (temperature, queue_size, ...)."""
+        if frozen.is_frozen(self.train):
+            return frozen.params(self.train)
         out: dict[str, Any] = {"dataset": self.dataset, "masker": self.masker or "-"}
         out.update(dataclasses.asdict(self.train))
         out.update(out.pop("method_params"))
@@ -180,8 +184,9 @@ def _masker_warnings(sweep: SweepConfig, masker: str) -> list[str]:
 
 
 def check_batch_size(train: TrainConfig, dataset: str, images: int, trial: str, why: str = "") -> None:
-    """Every step drops its last partial batch: a batch larger than the dataset trains on nothing."""
-    if images and train.batch_size > images:
+    """Every step drops its last partial batch: a batch larger than the dataset trains on nothing
+    (frozen encoders train on nothing anyway)."""
+    if images and train.batch_size > images and not frozen.is_frozen(train):
         raise SweepError(
             f"trial {trial}: batch_size {train.batch_size} is larger than dataset {dataset}'s {images} images{why} "
             "(every epoch would have no step); lower train.batch_size"
@@ -211,6 +216,7 @@ def make_plan(sweep: SweepConfig, base: Path | None = None, dry_run: bool = Fals
     method_axes = [k for k in axes if k in METHOD_KEYS and k not in TRAIN_KEYS]
     trials: dict[str, Trial] = {}
     jobs: dict[tuple[str, str], MaskJob] = {}
+    encoder_checks: set[str] = set()
     for values in itertools.product(*axes.values()):
         point = dict(zip(axes, values))
         dataset = datasets[point["dataset"]]
@@ -219,7 +225,10 @@ def make_plan(sweep: SweepConfig, base: Path | None = None, dry_run: bool = Fals
             if key not in own:  # e.g. BYOL has no temperature: the axis does not multiply its trials
                 point[key] = None
         params = {k: v for k, v in {**shared["method_params"], **{k: point[k] for k in method_axes}}.items() if k in own}
-        settings = {k: v for k, v in point.items() if k in TRAIN_KEYS}
+        if point["method"] == frozen.METHOD:  # nothing trained: training axes and the dataset do not apply
+            point.update({k: None for k in point if k in TRAIN_KEYS and k not in (*frozen.KEPT, "method")} | {"dataset": None})
+            params = frozen.encoder_params(sweep, params, base, encoder_checks, missing)
+        settings = {k: v for k, v in point.items() if k in TRAIN_KEYS and (v is not None or point["method"] != frozen.METHOD)}
         try:
             train = train_config({**shared, **settings, "method_params": params}).resolved()
         except ValueError as err:
@@ -261,6 +270,9 @@ def describe(plan: Plan) -> str:
         lines.append(f"  regions {job.label}: {job.config.name} on {n} images -> {job.store.name} ({state})")
     for t in plan.trials:
         tc = t.train
+        if frozen.is_frozen(tc):
+            lines.append(f"  trial {t.key}: {frozen.describe(tc)}")
+            continue
         extra = f" masker={t.masker} c={tc.c}" if t.masker else ""
         lines.append(
             f"  trial {t.key}: {tc.method} sampling={tc.sampling} temperature={tc.method_params.get('temperature', '-')} "

@@ -42,8 +42,8 @@ def purity_groups(plan: Plan) -> list[dict[str, Any]]:
     the trials of each; masker and c are None for ``random`` sampling."""
     groups: dict[tuple, dict[str, Any]] = {}
     for t in plan.trials:
-        if plan.datasets[t.dataset].masks is None:
-            continue
+        if plan.datasets[t.dataset].masks is None or not method_spec(t.train.method).trains:
+            continue  # frozen encoders draw no views
         train = t.train
         crops = method_spec(train.method).crops(train.settings(), train.image_size)
         geometry = tuple((c.n, c.scale, c.ratio) for c in crops)  # what the boxes depend on

@@ -47,6 +47,7 @@ import numpy as np
 import yaml
 
 from masking.storage import Location, location
+from orchestrator import frozen
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.rundirs import latest_run_dir, read_state, storage_location
 from orchestrator.tracking import TRIAL_TAG, TrackingError, child_runs, log_files, metric_history, read_artifact
@@ -200,15 +201,24 @@ def configurations(results: Iterable[TrialResult], purity: Sequence[dict] = ()) 
         found = {rows.get(t.trial) for t in c.trials}
         if len(found) == 1 and None not in found:
             c.purity = purity[found.pop()]
-    varying = [k for k in sorted({k for c in configs for k in c.setting}) if len({c.setting.get(k) for c in configs}) > 1]
+    trained = [c for c in configs if not is_reference(c)]
+    varying = [k for k in sorted({k for c in trained for k in c.setting}) if len({c.setting.get(k) for c in trained}) > 1]
     order = ["method", "sampling", "masker", "c", "temperature"]
     varying.sort(key=lambda k: (order.index(k) if k in order else len(order), k))
     for c in configs:
+        if is_reference(c):
+            c.label = frozen.reference_label(c.setting)
+            continue
         parts = [c.setting.get("method", "?")] + [
             f"{_short(k)}={c.setting.get(k)}" for k in varying if k != "method" and c.setting.get(k, "-") != "-"
         ]
         c.label = " ".join(parts)
-    return sorted(configs, key=lambda c: _sort_key(c.setting))
+    return sorted(configs, key=lambda c: (is_reference(c), _sort_key(c.setting)))
+
+
+def is_reference(config: Configuration) -> bool:
+    """A frozen encoder's configuration (``orchestrator.frozen``): a reference row, not pretrained by the sweep."""
+    return config.setting.get("method") == frozen.METHOD
 
 
 def _short(key: str) -> str:
@@ -487,6 +497,9 @@ def knn_figure(configs: Sequence[Configuration], sets: Sequence[str]) -> bytes:
             epochs, mean, std = c.curve(eval_set)
             if len(epochs) == 0:
                 continue
+            if is_reference(c):  # one point, not a curve: a level across the panel
+                ax.axhline(100 * mean[-1], color="0.4", linestyle=LINE_STYLES[1 + i % 3], linewidth=1, label=c.label)
+                continue
             # ten colours, then the next line style: every configuration keeps a style of its own
             style = {"color": f"C{i % 10}", "linestyle": LINE_STYLES[i // 10 % len(LINE_STYLES)]}
             ax.plot(epochs, 100 * mean, marker=".", label=c.label, **style)
@@ -542,6 +555,15 @@ def render(
     if unfinished:
         parts.append(f"**{len(unfinished)} trial(s) did not finish** (status {', '.join(sorted({r.status for r in unfinished}))}); their last logged points are used.\n")
     parts += ["\n## Paper-style table\n\n", results_table(configs, sets, results), _legend(results, sets)]
+    references = [c for c in configs if is_reference(c)]
+    if references:
+        parts.append(
+            f"\n*Reference rows* ({len(references)}, last in the table; grey levels in the figure): frozen encoders "
+            "evaluated once with the same KNN and linear probe at their own input size and normalisation, "
+            "**not pretrained by this sweep** (`selfsup.encoders` names each one's feature). "
+            + (f"Rows marked *{frozen.RANDOM_LABEL}* carry no pretrained weights at all.\n" if any(
+                frozen.weights_label(c.setting.get("weights", "")) == frozen.RANDOM_LABEL for c in references) else "\n")
+        )
     matched = matched_temperature_table(configs, sets)
     if matched:
         parts += [

@@ -3,7 +3,8 @@
 Every grid axis, method, masker and eval set keeps its place; only the data and the sizes shrink:
 each pretraining set becomes a few synthetic scenes (with instance masks, so ``ground_truth``
 still works), each eval set the scenes' single-object set, HQ-SAM runs vit_tiny with random
-weights on a 2 x 2 point grid on the CPU, and training runs one epoch of a tiny backbone.
+weights on a 2 x 2 point grid on the CPU, and training runs one epoch of a tiny backbone. Frozen
+encoders get random weights and small inputs (``orchestrator.frozen.smoke_encoders``).
 Runs go to ``<storage>/smoke``; the scenes to ``<storage>/smoke/data``, or, when the storage is
 not a local folder (``s3://``...), to ``smoke-data/`` in the working directory.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from masking.storage import location
 from orchestrator.config import DatasetSpec, EvalSetSpec, MaskerSpec, SweepConfig
+from orchestrator.frozen import smoke_encoders
 
 SMOKE_SCENES = {"scenes": 8, "scene_size": 64, "object_size": [20, 30], "objects_per_scene": [2, 3], "eval_size": 32,
                 "num_classes": 4, "eval_train_per_class": 4, "eval_val_per_class": 2, "clutter": 8}
@@ -47,6 +49,6 @@ def smoke_sweep(sweep: SweepConfig) -> SweepConfig:
     tracking = sweep.tracking.model_copy(update={"experiment": f"{sweep.tracking.experiment or sweep.name}-smoke"})
     return sweep.model_copy(update={
         "name": f"{sweep.name}-smoke", "datasets": datasets, "maskers": maskers, "grid": grid, "train": train,
-        "eval": evaluation, "resources": resources, "tracking": tracking, "storage": str(storage), "regions_dir": None,
+        "eval": evaluation, "resources": resources, "encoders": smoke_encoders(sweep.encoders), "tracking": tracking, "storage": str(storage), "regions_dir": None,
         "seeds": sweep.seeds[:1],
     })

@@ -12,7 +12,7 @@ from masking.storage import Location, location
 from orchestrator.images import MASKER_ERROR
 from orchestrator.tracking import TRIAL_TAG, child_runs
 
-SETTINGS = ("method", "sampling", "masker", "c", "temperature", "epochs", "seed")
+SETTINGS = ("method", "encoder", "sampling", "masker", "c", "temperature", "epochs", "seed")
 SKIPPED = "skipped_images"
 """Parent-run metric and tag: how many pretraining images could not be read (the tag names a few)."""
 Skipped = Mapping[str, Mapping[str, str]]

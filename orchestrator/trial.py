@@ -8,7 +8,8 @@ missed are logged from the checkpoint's history, so the curves have every epoch 
 Packing: with ``resources.gpu`` < 1 several trials share one GPU. Ray's fractional GPUs are
 bookkeeping only, so each trial caps its own CUDA allocator at its share of the GPU's memory
 (``gpu_memory_share``); the CUDA context (a few hundred MB per process) comes on top. Each trial
-tags its MLflow run with the Ray node it ran on (``node_id``).
+tags its MLflow run with the Ray node it ran on (``node_id``). A ``frozen`` trial evaluates a frozen
+encoder instead of training (``selfsup.frozen``): one epoch, one point, the same checkpoints.
 
 Each checkpoint also holds ``history.json`` (the run id, the planned epochs, every epoch's
 metrics so far): while the tracking server is unreachable the trial trains on, and the driver
@@ -27,9 +28,11 @@ import torch
 
 from masking.storage import Location, location
 from masking.store import RegionStore
+from orchestrator.frozen import is_frozen
 from orchestrator.tracking import TrackingError, TrialTracker, set_tag
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import build_eval_set
+from selfsup.frozen import FrozenEvaluation
 from selfsup.training import Pretraining
 
 CHECKPOINT = "state.pt"
@@ -73,14 +76,18 @@ def run_trial(config: dict[str, Any]) -> None:
     store = RegionStore.load(spec["store"]) if spec["store"] else None
     paths = training_images(spec)
     eval_sets = [build_eval_set(e["kind"], e["root"], e["name"], e["download"]) for e in spec["eval_sets"]]
-    trainer = Pretraining(
-        TrainConfig(**spec["train"]),
-        EvalConfig(**spec["eval"]),
-        spec["images"],
-        eval_sets,
-        boxes_of=store.boxes if store is not None else None,
-        paths=paths,
-    )
+    train = TrainConfig(**spec["train"])
+    if is_frozen(train):  # a frozen encoder: evaluated once, no training (orchestrator.frozen)
+        trainer: Pretraining | FrozenEvaluation = FrozenEvaluation(train, EvalConfig(**spec["eval"]), eval_sets)
+    else:
+        trainer = Pretraining(
+            train,
+            EvalConfig(**spec["eval"]),
+            spec["images"],
+            eval_sets,
+            boxes_of=store.boxes if store is not None else None,
+            paths=paths,
+        )
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
@@ -92,7 +99,7 @@ def run_trial(config: dict[str, Any]) -> None:
         pass  # where it ran is good to know, not worth failing a trial for
     tracker.log_history(trainer.history)  # epochs the checkpoint has and MLflow may have missed
 
-    def on_epoch(metrics: dict[str, float], run: Pretraining) -> None:
+    def on_epoch(metrics: dict[str, float], run: Pretraining | FrozenEvaluation) -> None:
         tracker.log_epoch(metrics)
         with tempfile.TemporaryDirectory() as folder:
             run.save(Path(folder) / CHECKPOINT)

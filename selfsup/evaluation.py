@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from lightly.utils.benchmarking import knn_predict
 
 from selfsup.config import EvalConfig, ProbeProtocol
-from selfsup.data.evalsets import EvalSet, eval_transform, probe_train_transform
+from selfsup.data.evalsets import EvalSet, Preprocessing
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,13 @@ def embed(backbone: nn.Module, loader: torch.utils.data.DataLoader, device: torc
     return torch.cat(xs), torch.cat(ys)
 
 
-def extract(backbone: nn.Module, eval_set: EvalSet, cfg: EvalConfig, size: int, device: torch.device, workers: int) -> Features:
-    transform = eval_transform(size)
+def extract(
+    backbone: nn.Module, eval_set: EvalSet, cfg: EvalConfig, size: int, device: torch.device, workers: int,
+    preprocessing: Preprocessing | None = None,
+) -> Features:
+    """Features of both splits at ``size`` with ImageNet statistics, or by ``preprocessing`` when given
+    (a frozen encoder's own input size and normalisation)."""
+    transform = (preprocessing or Preprocessing(size)).eval()
     train = embed(backbone, _loader(eval_set.make("train", transform), cfg.batch_size, workers), device)
     val = embed(backbone, _loader(eval_set.make("val", transform), cfg.batch_size, workers), device)
     return Features(*train, *val)
@@ -96,10 +101,12 @@ class ProbeResult:
         return max(self.per_epoch)
 
 
-def _probe_loader(features: Features, eval_set: EvalSet, protocol: ProbeProtocol, size: int, workers: int, seed: int) -> torch.utils.data.DataLoader:
+def _probe_loader(
+    features: Features, eval_set: EvalSet, protocol: ProbeProtocol, preprocessing: Preprocessing, workers: int, seed: int
+) -> torch.utils.data.DataLoader:
     """Augmented train images (``protocol.augment``) or the cached train features, shuffled."""
     if protocol.augment:
-        dataset = eval_set.make("train", probe_train_transform(size))
+        dataset = eval_set.make("train", preprocessing.probe_train())
         return _loader(dataset, protocol.batch_size, workers, shuffle=True, seed=seed, drop_last=protocol.drop_last)
     cached = torch.utils.data.TensorDataset(features.train_x, features.train_y)
     drop = protocol.drop_last and len(cached) >= protocol.batch_size
@@ -129,6 +136,7 @@ def linear_probe(
     device: torch.device,
     workers: int,
     seed: int = 0,
+    preprocessing: Preprocessing | None = None,
 ) -> ProbeResult:
     """Train a linear classifier on the frozen backbone for ``cfg.linear_epochs`` epochs by the
     protocol ``cfg.probe()``; val top-1 (centre-crop features) after every epoch.
@@ -144,7 +152,7 @@ def linear_probe(
     protocol = cfg.probe()
     torch.manual_seed(seed)
     head = probe_head(features.train_x.shape[1], eval_set.num_classes, protocol).to(device)
-    loader = _probe_loader(features, eval_set, protocol, size, workers, seed)
+    loader = _probe_loader(features, eval_set, protocol, preprocessing or Preprocessing(size), workers, seed)
     steps = max(1, cfg.linear_epochs * len(loader))
     lr = protocol.base_lr * protocol.batch_size / 256
     schedule = lr * 0.5 * (1 + np.cos(np.pi * np.arange(steps) / steps))
@@ -179,10 +187,11 @@ def linear_metrics(
     device: torch.device,
     workers: int,
     seed: int = 0,
+    preprocessing: Preprocessing | None = None,
 ) -> dict[str, float]:
     """``linear_top1/<set>`` (the last epoch) and ``linear_best_top1/<set>`` (the best epoch, selected
     on the val split); nothing when ``cfg.linear_epochs`` is 0."""
     if cfg.linear_epochs == 0:
         return {}
-    result = linear_probe(backbone, features, eval_set, cfg, size, device, workers, seed)
+    result = linear_probe(backbone, features, eval_set, cfg, size, device, workers, seed, preprocessing)
     return {f"linear_top1/{eval_set.name}": result.last, f"linear_best_top1/{eval_set.name}": result.best}

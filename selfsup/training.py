@@ -118,6 +118,8 @@ class Pretraining:
         self.device = resolve_device(self.cfg.device)
         torch.manual_seed(self.cfg.seed)
         spec = method_spec(self.cfg.method)
+        if spec.build is None:
+            raise ValueError(f"method {self.cfg.method!r} does not train: selfsup.frozen.FrozenEvaluation evaluates it")
         self.settings = self.cfg.settings()
         backbone, feature_dim = resnet18(self.cfg.backbone_width, self.cfg.stem)
         self.model = spec.build(backbone, feature_dim, self.settings, self.cfg.epochs).to(self.device)

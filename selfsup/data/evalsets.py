@@ -40,14 +40,41 @@ class EvalSet:
     make: Callable[[str, Transform], torch.utils.data.Dataset]
 
 
+INTERPOLATIONS = {"bilinear": T.InterpolationMode.BILINEAR, "bicubic": T.InterpolationMode.BICUBIC}
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How images reach a backbone for evaluation: resize the short side to ``resize`` (default
+    ``size``), centre-crop ``size``, normalise with ``mean``/``std``. Defaults: the trained trials'
+    (ImageNet statistics, bilinear, no margin); a frozen encoder brings its own
+    (``selfsup.encoders``)."""
+
+    size: int
+    resize: int | None = None
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    interpolation: str = "bilinear"
+
+    def eval(self) -> T.Compose:
+        """Features for KNN and the linear probe."""
+        mode = INTERPOLATIONS[self.interpolation]
+        return T.Compose([T.Resize(self.resize or self.size, interpolation=mode), T.CenterCrop(self.size), T.ToTensor(), T.Normalize(self.mean, self.std)])
+
+    def probe_train(self) -> T.Compose:
+        """The reference code's linear-probe training augmentation: random-resized crop and flip."""
+        mode = INTERPOLATIONS[self.interpolation]
+        return T.Compose([T.RandomResizedCrop(self.size, interpolation=mode), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(self.mean, self.std)])
+
+
 def eval_transform(size: int) -> T.Compose:
     """Resize the short side, centre-crop, normalise: features for KNN and the linear probe."""
-    return T.Compose([T.Resize(size), T.CenterCrop(size), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    return Preprocessing(size).eval()
 
 
 def probe_train_transform(size: int) -> T.Compose:
     """The reference code's linear-probe training augmentation: random-resized crop and flip."""
-    return T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    return Preprocessing(size).probe_train()
 
 
 def folder_eval_set(root: str | Path, name: str | None = None, download: bool = False) -> EvalSet:

@@ -8,6 +8,10 @@ called before the optimiser step). Its ``MethodSpec`` names its settings datacla
 ``lightly`` and ``paper``, how to build it, and which views it takes; every method gets the same
 training loop, checkpoints and evaluation. ``sampling`` is a separate axis: any method runs with
 ``random`` or ``regions`` views (``samclr`` is SimCLR with regions at temperature 0.07).
+
+``frozen`` is the one entry that does not train (``MethodSpec.trains`` false, no ``build``): a
+frozen encoder (SAM, DINOv2, CLIP, ImageNet ResNet; ``selfsup.encoders``) evaluated by the same
+KNN and linear probe (``selfsup.frozen``), a reference row beside the trained trials.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from masking.sampler import CropSpec, Photometric
 from masking.views import byol_views, dino_views, simclr_views, swav_views
-from selfsup.methods import byol, dino, moco, sce, simclr, swav
+from selfsup.methods import byol, dino, frozen, moco, sce, simclr, swav
 from selfsup.methods.settings import MethodSettings
 
 PRESETS = ("lightly", "paper")
@@ -59,15 +63,17 @@ def _swav_views(s: swav.SwAVSettings, size: int) -> tuple[CropSpec, ...]:
 @dataclass(frozen=True)
 class MethodSpec:
     """``build(backbone, feature_dim, settings, epochs)`` makes the module; ``views(settings, image_size)``
-    its crops (each with the method's own augmentations); ``presets`` its settings by preset name."""
+    its crops (each with the method's own augmentations); ``presets`` its settings by preset name.
+    ``trains`` false (and no ``build``): a frozen encoder, evaluated without training (``frozen``)."""
 
-    settings: type[MethodSettings]
-    presets: Mapping[str, MethodSettings]
-    build: Callable[[nn.Module, int, Any, int], nn.Module]
+    settings: type[MethodSettings] | type[frozen.FrozenSettings]
+    presets: Mapping[str, Any]
+    build: Callable[[nn.Module, int, Any, int], nn.Module] | None
     views: Views = _two_views
     sampling: str = "random"
     twin: str | None = None
     """The method whose whole-image views this one's region views are compared with (samclr: simclr)."""
+    trains: bool = True
 
     def resolve(self, preset: str, overrides: Mapping[str, Any] = {}) -> MethodSettings:
         """The preset's settings with ``overrides`` applied; ValueError naming an unknown key."""
@@ -86,6 +92,8 @@ class MethodSpec:
 
     def crops(self, settings: MethodSettings, image_size: int) -> tuple[CropSpec, ...]:
         """The method's views with the settings' colour-jitter strength and, if set, blur probability."""
+        if not self.trains:
+            raise ValueError("a frozen encoder draws no views (it is not trained)")
 
         def adjust(p: Photometric | None) -> Photometric:
             p = dataclasses.replace(p or Photometric(), cj_strength=settings.cj_strength)
@@ -104,7 +112,11 @@ METHODS: dict[str, MethodSpec] = {
     "dino": MethodSpec(dino.DINOSettings, dino.PRESETS, lambda b, d, s, e: dino.DINO(b, d, s, e), views=_dino_views),
     "swav": MethodSpec(swav.SwAVSettings, swav.PRESETS, lambda b, d, s, e: swav.SwAV(b, d, s, e), views=_swav_views),
     "sce": MethodSpec(sce.SCESettings, sce.PRESETS, lambda b, d, s, e: sce.SCE(b, d, s)),
+    "frozen": MethodSpec(frozen.FrozenSettings, frozen.PRESETS, None, trains=False),
 }
+
+TRAINED = tuple(name for name, spec in METHODS.items() if spec.trains)
+"""The methods that pretrain a backbone (all but ``frozen``)."""
 
 METHOD_KEYS = tuple(sorted({f.name for spec in METHODS.values() for f in dataclasses.fields(spec.settings)}))
 """Every method setting's name: a sweep file's ``train`` and ``grid`` accept these beside TrainConfig's."""

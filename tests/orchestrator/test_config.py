@@ -29,7 +29,7 @@ eval:
     "old,new,expected",
     [
         ("  c: [1.0, 1.3]", "  c: [1.0, 0.5]", r"<s>:11:12: grid\.c\.1: 0\.5: Input should be greater than or equal to 1"),
-        ("  method: [simclr, samclr]", "  method: [simclr, byol2]", r"<s>:9:20: grid\.method\.1: unknown method 'byol2'; known: byol, dino, moco, samclr, sce, simclr, swav"),
+        ("  method: [simclr, samclr]", "  method: [simclr, byol2]", r"<s>:9:20: grid\.method\.1: unknown method 'byol2'; known: byol, dino, frozen, moco, samclr, sce, simclr, swav"),
         ("batch_size: 4", "batch_size: four", r"<s>:12:\d+: train\.batch_size: Input should be a valid integer"),
         ("batch_size: 4", "batchsize: 4", r"<s>:12:\d+: train\.batchsize: unknown key 'batchsize'"),
         ("  masker: [gt]", "  masker: [sam]", r"<s>:10:\d+: grid\.masker\.0: 'sam' is not in maskers \(gt\)"),

@@ -164,7 +164,7 @@ def test_ctrl_c_stops_a_sweep_that_resume_finishes(tmp_path):
 
 def test_every_method_with_both_samplings_lands_in_mlflow(ray_session, tmp_path):
     """method x sampling are independent axes: every method runs with random and region views."""
-    from selfsup.methods import METHODS
+    from selfsup.methods import TRAINED as METHODS  # frozen encoders: tests/orchestrator/test_frozen_sweep.py
 
     text = SWEEP.format(root=tmp_path, epochs=1).replace(
         "  method: [simclr, samclr]", f"  method: [{', '.join(METHODS)}]\n  sampling: [random, regions]"
