@@ -19,11 +19,14 @@ among the regions; purity says how often a draw's two views show one object, whi
 region sampling changes.
 
 HQ-SAM needs weights: it runs only when ``--hqsam-checkpoint`` is given (with random weights its
-masks mean nothing, and at 32 x 32 points it takes minutes per image on a CPU).
+masks mean nothing, and at 32 x 32 points it takes minutes per image on a CPU); so does ``features``
+(``--features-checkpoint``: a pretraining checkpoint whose own feature maps are clustered).
 
     python bench/maskers.py [--scenes 200] [--min-area 200] [--maskers plain,felzenszwalb,ground_truth]
     python bench/maskers.py --sweep experiments/fashion_scenes.yaml --dataset fashion_scenes --min-area 100 --min-scale 0.2
     python bench/maskers.py --maskers ground_truth,hqsam --hqsam-checkpoint sam_hq_vit_tiny.pth --hqsam-model vit_tiny
+    python bench/maskers.py --sweep experiments/fashion_scenes.yaml --dataset fashion_scenes --min-area 100 --min-scale 0.2 \
+        --maskers felzenszwalb,ground_truth --features-checkpoint runs/fashion_scenes-<time>/<trial>/checkpoint.pt
 
 ``--sweep``/``--dataset`` take the scenes' generator settings from a sweep file's synthetic dataset
 instead of the defaults (relative paths resolved from the working directory, as the sweep does).
@@ -139,22 +142,22 @@ def load_scenes(images: Path, masks: Path, count: int) -> tuple[list[tuple[str, 
 
 
 DEFAULT_MASKERS = ("plain", "felzenszwalb", "ground_truth")
-NEEDS_WEIGHTS = {"hqsam": "--hqsam-checkpoint"}
+NEEDS_WEIGHTS = {"hqsam": "--hqsam-checkpoint", "features": "--features-checkpoint"}
 """Maskers whose output means nothing without weights, and the option that gives them."""
 
 
-def choose_maskers(names: str, hqsam_checkpoint: str | None) -> list[str]:
+def choose_maskers(names: str, weights: dict[str, str | None]) -> list[str]:
     """The maskers of ``--maskers`` (comma-separated; ``plain`` is the raw-segment baseline); a masker
-    that needs weights is refused without them (SystemExit with one line)."""
+    that needs weights (``NEEDS_WEIGHTS``) is refused without them (SystemExit with one line) and added
+    when they are given. ``weights``: masker name -> the file its option gave, or None."""
     chosen = [n.strip() for n in names.split(",") if n.strip()]
     known = ("plain", *MASKERS)
     for name in chosen:
         if name not in known:
             raise SystemExit(f"error: unknown masker {name!r} in --maskers; known: {', '.join(known)}")
-        if name == "hqsam" and not hqsam_checkpoint:
-            raise SystemExit("error: hqsam needs weights: give --hqsam-checkpoint FILE (random weights make meaningless masks)")
-    if hqsam_checkpoint and "hqsam" not in chosen:
-        chosen.append("hqsam")
+        if name in NEEDS_WEIGHTS and not weights.get(name):
+            raise SystemExit(f"error: {name} needs weights: give {NEEDS_WEIGHTS[name]} FILE (random weights make meaningless masks)")
+    chosen += [name for name in NEEDS_WEIGHTS if weights.get(name) and name not in chosen]
     return chosen
 
 
@@ -165,14 +168,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="synthetic generator seed (default 0)")
     parser.add_argument("--sweep", help="take the scenes' settings from this sweep file's synthetic dataset")
     parser.add_argument("--dataset", help="the synthetic dataset of --sweep")
-    parser.add_argument("--maskers", default=",".join(DEFAULT_MASKERS), help=f"comma-separated (default {','.join(DEFAULT_MASKERS)}; also: hqsam)")
+    parser.add_argument("--maskers", default=",".join(DEFAULT_MASKERS), help=f"comma-separated (default {','.join(DEFAULT_MASKERS)}; also: {', '.join(NEEDS_WEIGHTS)})")
     parser.add_argument("--hqsam-checkpoint", help="HQ-SAM weights: hqsam runs only with them")
     parser.add_argument("--hqsam-model", default="vit_h", help="HQ-SAM model type of the checkpoint (default vit_h)")
+    parser.add_argument("--features-checkpoint", help="a pretraining checkpoint (a trial's checkpoint.pt): features runs only with it")
     parser.add_argument("--c", type=float, default=1.3, help="region-box enlargement for purity (default 1.3)")
     parser.add_argument("--min-scale", type=float, default=0.08, help="smallest crop area fraction of the two views (default 0.08)")
     parser.add_argument("--draws", type=int, default=32, help="view pairs per image for purity (default 32)")
     args = parser.parse_args()
-    names = choose_maskers(args.maskers, args.hqsam_checkpoint)
+    names = choose_maskers(args.maskers, {"hqsam": args.hqsam_checkpoint, "features": args.features_checkpoint})
     base = SyntheticConfig()
     if args.sweep:
         from orchestrator.config import load_sweep
@@ -201,6 +205,8 @@ def main() -> None:
             params = {"masks_root": str(paths.masks)} if name == "ground_truth" else {}
             if name == "hqsam":
                 params = {"checkpoint": args.hqsam_checkpoint, "model_type": args.hqsam_model}
+            if name == "features":
+                params = {"checkpoint": args.features_checkpoint}
             config = MaskerConfig(name, params, min_area=args.min_area, containment=REFERENCE_CONTAINMENT)
             candidates.append((name, config.build(), config))
 

@@ -95,7 +95,7 @@ class FeaturesMasker:
         height, width = image.shape[:2]
         scale = self.grid * self.stride / min(height, width)
         size = (max(self.stride, round(height * scale)), max(self.stride, round(width * scale)))
-        x = torch.as_tensor(image, dtype=torch.float32, device=self.device).permute(2, 0, 1)[None] / 255
+        x = torch.tensor(image, dtype=torch.float32, device=self.device).permute(2, 0, 1)[None] / 255
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         x = (x - torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None]) / torch.tensor(IMAGENET_STD, device=x.device)[:, None, None]
         features = F.normalize(self._feature_map(x)[0], dim=0)  # (C, h, w)

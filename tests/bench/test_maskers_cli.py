@@ -1,0 +1,23 @@
+"""bench/maskers.py's choice of maskers: those that need weights run only with them."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location("bench_maskers", Path(__file__).resolve().parents[2] / "bench" / "maskers.py")
+bench_maskers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_maskers)
+
+
+@pytest.mark.parametrize("name, option", [("hqsam", "--hqsam-checkpoint"), ("features", "--features-checkpoint")])
+def test_a_masker_that_needs_weights_is_refused_without_them(name, option):
+    with pytest.raises(SystemExit, match=f"{name} needs weights: give {option}"):
+        bench_maskers.choose_maskers(f"felzenszwalb,{name}", {})
+
+
+def test_given_weights_add_their_masker_once():
+    chosen = bench_maskers.choose_maskers("felzenszwalb,features", {"features": "ck.pt", "hqsam": "sam.pth"})
+    assert chosen == ["felzenszwalb", "features", "hqsam"]
+    with pytest.raises(SystemExit, match="unknown masker 'nope'"):
+        bench_maskers.choose_maskers("nope", {})
