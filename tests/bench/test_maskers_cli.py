@@ -1,13 +1,13 @@
 """bench/maskers.py's choice of maskers: those that need weights run only with them."""
 
-import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
-_spec = importlib.util.spec_from_file_location("bench_maskers", Path(__file__).resolve().parents[2] / "bench" / "maskers.py")
-bench_maskers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_maskers)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import maskers as bench_maskers  # noqa: E402
 
 
 @pytest.mark.parametrize("name, option", [("hqsam", "--hqsam-checkpoint"), ("features", "--features-checkpoint")])
