@@ -27,6 +27,7 @@ import torch
 
 from masking.storage import Location, location
 from masking.store import RegionStore
+from orchestrator.rundirs import experiment_dirs
 from orchestrator.tracking import TrackingError, TrialTracker, set_tag
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import build_eval_set
@@ -110,10 +111,11 @@ def run_trial(config: dict[str, Any]) -> None:
 
 def checkpointed_histories(run_dir: str | Path | Location) -> dict[str, dict[str, Any]]:
     """Run id -> ``history.json`` of the newest readable checkpoint of each trial under ``run_dir``
-    (a local folder or a URI; a checkpoint half-copied by a killed driver is passed over for the
-    one before)."""
+    (a local folder or a URI), trials added to the run (``added-N/``) included; a checkpoint
+    half-copied by a killed driver is passed over for the one before."""
     out: dict[str, dict[str, Any]] = {}
-    for trial_dir in [p for p in location(run_dir).iterdir() if p.is_dir()]:  # sorted by name
+    trial_dirs = [p for experiment in experiment_dirs(run_dir) for p in experiment.iterdir() if p.is_dir()]  # sorted by name
+    for trial_dir in trial_dirs:
         for file in sorted(trial_dir.glob(f"checkpoint_*/{HISTORY}"), key=str, reverse=True):
             try:
                 data = json.loads(file.read_text())
