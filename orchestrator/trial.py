@@ -8,7 +8,8 @@ missed are logged from the checkpoint's history, so the curves have every epoch 
 Packing: with ``resources.gpu`` < 1 several trials share one GPU. Ray's fractional GPUs are
 bookkeeping only, so each trial caps its own CUDA allocator at its share of the GPU's memory
 (``gpu_memory_share``); the CUDA context (a few hundred MB per process) comes on top. Each trial
-tags its MLflow run with the Ray node it ran on (``node_id``).
+tags its MLflow run with the Ray node it ran on (``node_id``) and, when it restarted from a
+checkpoint, with that checkpoint's epoch (``restored_from_epoch``).
 
 Each checkpoint also holds ``history.json`` (the run id, the planned epochs, every epoch's
 metrics so far): while the tracking server is unreachable the trial trains on, and the driver
@@ -36,6 +37,8 @@ from selfsup.training import Pretraining
 CHECKPOINT = "state.pt"
 HISTORY = "history.json"
 NODE_TAG = "node_id"
+RESTORED_TAG = "restored_from_epoch"
+"""Set when a trial restarts from a checkpoint (a lost worker or node, a resumed sweep): its epoch."""
 
 
 def gpu_memory_share(gpu: float) -> float | None:
@@ -89,6 +92,8 @@ def run_trial(config: dict[str, Any]) -> None:
     tracker = TrialTracker(spec["tracking_uri"], spec["run_id"])
     try:
         set_tag(spec["tracking_uri"], spec["run_id"], NODE_TAG, ray.get_runtime_context().get_node_id())
+        if checkpoint is not None:
+            set_tag(spec["tracking_uri"], spec["run_id"], RESTORED_TAG, str(trainer.epoch))
     except TrackingError:
         pass  # where it ran is good to know, not worth failing a trial for
     tracker.log_history(trainer.history)  # epochs the checkpoint has and MLflow may have missed

@@ -2,6 +2,10 @@
 before MLflow or Ray start; --allow-changes takes edits that keep every old trial as it was, and
 runs the trials they add (a real sweep: ``test_allow_changes_runs_an_appended_seed_*``)."""
 
+import os
+import signal
+import subprocess
+
 import pytest
 
 from orchestrator.config import SweepError, load_sweep
@@ -10,6 +14,7 @@ from orchestrator.resume import changed_keys, check_resume, trial_identities
 from orchestrator.rundirs import new_run_dir, storage_location, write_state
 from orchestrator.sweep import main
 from tests.orchestrator.test_config import GOOD
+from tests.orchestrator.test_sweep import runs_of, start_sweep_and_wait_for_a_checkpoint
 
 SWEEP = GOOD + """\
 storage: {root}/runs
@@ -92,3 +97,38 @@ def test_an_addition_that_alters_an_old_trial_is_one_line_naming_the_changed_key
     with pytest.raises(SweepError, match=rf"^--resume --allow-changes: the changes to [^;]*{changed}[^;]* alter or remove trial\(s\) simclr, ") as err:
         _check(sweep, run_dir, allow_changes=True)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_allow_changes_runs_an_appended_seed_and_resumes_the_old_trials(tmp_path):
+    """A real sweep (2 trials, 3 epochs) whose driver is SIGKILLed after a checkpoint; seed 1 is then
+    appended to its sweep file. --resume alone refuses it in one line naming ``seeds``;
+    --resume --allow-changes finishes the 2 old trials from their checkpoints under their old names
+    and runs the 2 new ones (in ``added-1/``): one FINISHED child run per trial, every epoch once."""
+    proc, cmd, env = start_sweep_and_wait_for_a_checkpoint(tmp_path, 3, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+    proc.wait()
+    sweep = tmp_path / "tiny.yaml"
+    sweep.write_text(sweep.read_text() + "seeds: [0, 1]\n")
+    refused = subprocess.run(cmd + ["--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and " in seeds; " in refused.stderr, refused.stderr
+    done = subprocess.run(cmd + ["--resume", "--allow-changes"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "adding 2 trial(s) to run tiny-" in done.stdout and "simclr,seed=1, samclr,seed=1" in done.stdout
+
+    client, parents, children = runs_of(tmp_path)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    seeds = {r.data.tags["trial_id"]: r.data.params["seed"] for r in children}
+    assert seeds == {"simclr": "0", "samclr": "0", "simclr,seed=1": "1", "samclr,seed=1": "1"}  # one run each, old names kept
+    for run in children:
+        assert run.info.status == "FINISHED"
+        for key in ("epoch", "knn_top1/shapes"):
+            assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == [1, 2, 3], (run.data.tags["trial_id"], key)
+    run_dir = next((tmp_path / "runs").glob("tiny-*"))
+    added = [p for p in (run_dir / "added-1").iterdir() if p.is_dir()]
+    assert len(added) == 2 and all((p / "checkpoint_000002").is_dir() for p in added)  # the new trials' own experiment
+    assert (run_dir / "sweep.yaml").read_text() == sweep.read_text()  # the run's copy is the accepted file
+    assert "seeds" not in (run_dir / "sweep.before-added-1.yaml").read_text()
+    again = subprocess.run(cmd + ["--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "already finished" in again.stdout, again.stderr[-3000:]
+    assert len(runs_of(tmp_path)[2]) == 4
