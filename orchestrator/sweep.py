@@ -256,7 +256,10 @@ def run_sweep(
         return tune.Tuner(
             trainable,
             param_space={"trial": tune.grid_search(specs)},
-            tune_config=tune.TuneConfig(trial_name_creator=lambda t: t.config["trial"]["key"], trial_dirname_creator=lambda t: t.trial_id),
+            # reuse_actors: a trial process (torch, lightly, mlflow imported) takes the sweep's next trial
+            tune_config=tune.TuneConfig(
+                trial_name_creator=lambda t: t.config["trial"]["key"], trial_dirname_creator=lambda t: t.trial_id, reuse_actors=True
+            ),
             run_config=tune.RunConfig(
                 name=name,
                 storage_path=storage.path if filesystem else str(storage),
@@ -330,8 +333,13 @@ def run_sweep(
 
 
 def _stopped_early(results) -> bool:
-    """Whether a Tune experiment returned with a trial neither failed nor at its last epoch (Ctrl+C)."""
-    return any(r.error is None and (r.metrics or {}).get("epoch", 0) < r.config["trial"]["train"]["epochs"] for r in results)
+    """Whether a Tune experiment returned with a trial neither failed nor at its last epoch (Ctrl+C;
+    a trial that never started has no config in its result)."""
+    for r in results:
+        epochs = ((r.config or {}).get("trial") or {}).get("train", {}).get("epochs")
+        if r.error is None and (epochs is None or (r.metrics or {}).get("epoch", 0) < epochs):
+            return True
+    return False
 
 
 def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, skipped: Skipped, log) -> int:
