@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the planned trials and region jobs, then exit")
     parser.add_argument("--resume", action="store_true", help="continue the newest run of this sweep")
     parser.add_argument(
-        "--allow-changes", action="store_true", help="with --resume: accept sweep-file edits that keep every old trial as it was"
+        "--allow-changes", action="store_true", help="with --resume: accept sweep-file edits that keep every old trial as it was, and run the trials they add"
     )
     parser.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
     parser.add_argument("--smoke", action="store_true", help="the same sweep shrunk to tiny synthetic data and 1 epoch")

@@ -153,6 +153,7 @@ def test_a_node_lost_mid_sweep_moves_its_trials_to_the_other_node_from_their_che
     assert report.get("removed") in report["workers"], "no worker was removed mid-sweep:\n" + log[-3000:]
     survivor = next(w for w in report["workers"] if w != report["removed"])
     moved = report["running_on_removed"]
+    print(f"removed a worker with {moved} on it (checkpointed epochs {report['checkpointed_epochs_at_removal']}); sweep ended {report['ended_at'] - report['removed_at']:.0f} s later")
     assert moved and all(report["checkpointed_epochs_at_removal"][t] < epochs for t in moved)
 
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
@@ -168,6 +169,7 @@ def test_a_node_lost_mid_sweep_moves_its_trials_to_the_other_node_from_their_che
             assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == list(range(1, epochs + 1)), (trial, key)
         if "restored_from_epoch" in run.data.tags:
             restored[trial] = int(run.data.tags["restored_from_epoch"])
+    print(f"restored from epochs {restored}")
     assert sorted(restored) == moved  # the lost node's trials restarted, and only they
     for trial in moved:
         run = next(r for r in children if r.data.tags["trial_id"] == trial)
