@@ -127,8 +127,8 @@ storage: {root}/shared/runs
 def test_a_node_lost_mid_sweep_moves_its_trials_to_the_other_node_from_their_checkpoints(tmp_path):
     """Head without GPU + 2 workers x (2 CPUs, 1 fake GPU), 6 trials of 4 epochs at gpu 0.5 (4 run at
     once, 2 per worker). Once a trial on a worker has a checkpoint, that worker is removed (killed):
-    its trials restart on the other worker from their checkpoints (MLflow tag ``restored_from_epoch``),
-    and no other trial restarts; every trial finishes once, in its own single MLflow run, with every
+    its trials restart on the other worker, from their checkpoints where they had one (MLflow tag
+    ``restored_from_epoch``), and no other trial restarts; every trial finishes once, in its own single MLflow run, with every
     epoch logged exactly once."""
     epochs = 4
     sweep = tmp_path / "lost.yaml"
@@ -170,8 +170,11 @@ def test_a_node_lost_mid_sweep_moves_its_trials_to_the_other_node_from_their_che
         if "restored_from_epoch" in run.data.tags:
             restored[trial] = int(run.data.tags["restored_from_epoch"])
     print(f"restored from epochs {restored}")
-    assert sorted(restored) == moved  # the lost node's trials restarted, and only they
+    assert set(restored) <= set(moved)  # no trial of the other worker restarted
+    at_removal = report["checkpointed_epochs_at_removal"]
     for trial in moved:
         run = next(r for r in children if r.data.tags["trial_id"] == trial)
         assert run.data.tags["node_id"] == survivor  # finished on the other node
-        assert restored[trial] >= max(1, report["checkpointed_epochs_at_removal"][trial])  # from a checkpoint, not from scratch
+        if at_removal[trial] >= 1:  # (one without a checkpoint yet starts again from scratch)
+            assert restored[trial] >= at_removal[trial]  # from its checkpoint, not from scratch
+    assert any(at_removal[trial] >= 1 for trial in moved)  # the watcher's condition: one had a checkpoint
