@@ -17,6 +17,8 @@ from masking.storage import Location, StorageError, check_reachable, location
 from orchestrator.config import SweepError
 
 STATE_FILE = "s3same_sweep.json"
+ADDED = "added-"
+"""Tune experiments of trials a ``--resume --allow-changes`` added live in ``<run>/added-N/``."""
 
 
 def storage_location(field: str, spec: str, base: Path | None = None) -> Location:
@@ -71,3 +73,15 @@ def read_state(run_dir: str | Path | Location) -> dict[str, Any]:
 def write_state(run_dir: str | Path | Location, state: dict[str, Any]) -> None:
     """Replace the state file whole (a killed write leaves the previous one)."""
     (location(run_dir) / STATE_FILE).write_text(json.dumps(state, indent=1))
+
+
+def addition_dir(n: int) -> str:
+    """The folder (and Tune experiment name) of the ``n``-th set of trials added to a run."""
+    return f"{ADDED}{n}"
+
+
+def experiment_dirs(run_dir: str | Path | Location) -> list[Location]:
+    """The run's Tune experiments: the run folder itself, then the ``added-N`` ones inside it."""
+    root = location(run_dir)
+    added = [p for p in root.iterdir() if p.name.startswith(ADDED) and p.name[len(ADDED):].isdigit() and p.is_dir()]
+    return [root, *sorted(added, key=lambda p: int(p.name[len(ADDED):]))]

@@ -5,7 +5,8 @@ validate -> plan -> (``--dry-run`` stops here) -> MLflow experiment -> Ray -> re
 and child runs -> Ray Tune grid of trials -> summary table and report.
 
 ``--resume`` continues the newest run of this sweep (``Tuner.restore``: finished trials are not
-rerun, unfinished ones restart from their last checkpoint, with the same MLflow runs).
+rerun, unfinished ones restart from their last checkpoint, with the same MLflow runs);
+``--resume --allow-changes`` also runs the trials an edited sweep file adds (``orchestrator.resume``).
 ``--address`` joins an existing Ray cluster instead of starting a local one: this checkout's
 ``orchestrator``, ``masking`` and ``selfsup`` travel to every node with the job (Ray's
 ``py_modules``); ``storage`` and ``regions_dir`` must then be shared (a URI, or a folder every node
@@ -26,9 +27,10 @@ from typing import Any
 
 from masking.storage import Location
 from orchestrator import purity
-from orchestrator.config import SweepConfig, SweepError, load_sweep, parse_sweep
+from orchestrator.config import SweepError, load_sweep
 from orchestrator.images import MASKER_ERROR
 from orchestrator.plan import Plan, check_batch_size, describe, make_plan
+from orchestrator.resume import COPY, accept_changes, check_resume, trial_identities
 from orchestrator.rundirs import latest_run_dir, new_run_dir, read_state, write_state
 from orchestrator.smoke import smoke_sweep
 from orchestrator.summary import (
@@ -88,13 +90,36 @@ def left_out(dataset: str, unreadable: dict[str, str], stores: list) -> dict[str
 
 def write_image_lists(run_dir: Location, images: dict[str, list[str]]) -> dict[str, tuple[str, str]]:
     """Each dataset's training images as ``images/<dataset>.json`` in the run folder (shipped with
-    the trials, so a resumed or restarted trial trains on the same list); dataset -> (file, sha256)."""
+    the trials, so a resumed or restarted trial trains on the same list); dataset -> (file, sha256).
+    A list the run has already is kept as it is (a resumed run adding trials: see ``run_image_lists``)."""
     out = {}
     for name, paths in images.items():
-        data = json.dumps(paths).encode()
         file = run_dir / "images" / f"{name}.json"
-        file.write_bytes(data)
+        if file.is_file():
+            data = file.read_bytes()
+        else:
+            data = json.dumps(paths).encode()
+            file.write_bytes(data)
         out[name] = (str(file), hashlib.sha256(data).hexdigest())
+    return out
+
+
+def run_image_lists(run_dir: Location, images: dict[str, list[str]], skipped: Skipped, log) -> dict[str, list[str]]:
+    """Resuming: each dataset's images as the run fixed them at planning, where it has a list (every
+    trial of a dataset, old or added by ``--allow-changes``, trains on one list); a warning names the
+    listed images this run's region stage left out since (they are trained on as planned, with
+    whole-image views where a masker failed on them)."""
+    out = dict(images)
+    for name in images:
+        file = run_dir / "images" / f"{name}.json"
+        if file.is_file():
+            out[name] = json.loads(file.read_bytes())
+            bad = [p for p in out[name] if p in skipped.get(name, {})]
+            if bad:
+                log(
+                    f"warning: dataset {name}: {len(bad)} image(s) of the run's list {file} were left out by this run's "
+                    f"region stage (e.g. {bad[0]}: {skipped[name][bad[0]]}); the run's trials keep training on its list"
+                )
     return out
 
 
@@ -175,55 +200,6 @@ def _check_tracking(uri: str | None, address: str | None, log) -> None:
         )
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out or {prefix: {}}
-    return {prefix: value}
-
-
-def changed_keys(old: SweepConfig, new: SweepConfig) -> list[str]:
-    """The dotted keys whose values differ between two sweep files (after validation and defaults)."""
-    a, b = _flat(old.model_dump(mode="json")), _flat(new.model_dump(mode="json"))
-    return sorted(k for k in a.keys() | b.keys() if a.get(k, ...) != b.get(k, ...))
-
-
-def check_resume(run_dir: Location, sweep: SweepConfig, plan: Plan, sweep_file: str, allow_changes: bool, smoke: bool = False) -> None:
-    """``--resume`` continues the run as it was planned: Tune restores that run's grid, so a sweep file
-    edited since would be ignored without a word. Identical (after validation) -> resume; different ->
-    one line naming the changed keys. ``allow_changes`` accepts changes that keep every old trial as it
-    was (same key, same settings, same data) and add none, e.g. ``resources`` or ``tracking`` edits;
-    added trials are refused (they need a new run: Tune cannot add trials to a restored grid)."""
-    copy = run_dir / "sweep.yaml"
-    if not copy.is_file():
-        return  # a run from before the copy was kept: nothing to compare with
-    old = parse_sweep(copy.read_text(), str(copy))
-    if smoke:
-        old = smoke_sweep(old)
-    changed = changed_keys(old, sweep)
-    if not changed:
-        return
-    shown = ", ".join(changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
-    if not allow_changes:
-        raise SweepError(
-            f"--resume: {sweep_file} differs from the run's copy {copy} in {shown}; undo the changes, run it as a new run "
-            "(without --resume), or add --allow-changes if every old trial stays as it was"
-        )
-    old_trials = {t.key: t for t in make_plan(old).trials}
-    new_trials = {t.key: t for t in plan.trials}
-    altered = [k for k, t in old_trials.items() if k not in new_trials or new_trials[k].params() != t.params() or new_trials[k].store != t.store]
-    added = [k for k in new_trials if k not in old_trials]
-    if altered:
-        raise SweepError(f"--resume --allow-changes: the changes to {shown} alter or remove trial(s) {', '.join(altered[:5])}; start a new run (without --resume)")
-    if added:
-        raise SweepError(
-            f"--resume --allow-changes: the changes to {shown} add trial(s) {', '.join(added[:5])}, which a resumed run cannot take; "
-            "finish this run with its own sweep file, then run the new one without --resume"
-        )
-
-
 def run_sweep(
     sweep_file: str, resume: bool = False, address: str | None = None, dry_run: bool = False, smoke: bool = False, log=print,
     allow_changes: bool = False,
@@ -242,7 +218,8 @@ def run_sweep(
     if resume and run_dir is None:
         raise SweepError(f"--resume: no earlier run of sweep {sweep.name!r} under {plan.storage}")
     if run_dir is not None:
-        check_resume(run_dir, sweep, plan, sweep_file, allow_changes, smoke)
+        resumed = check_resume(run_dir, sweep, plan, sweep_file, allow_changes, smoke)
+        plan = resumed.plan  # the run's trials under the names it gave them
     uri = sweep.tracking.uri or default_uri()
     experiment_id = open_experiment(uri, sweep.tracking.experiment or sweep.name)
 
@@ -266,21 +243,58 @@ def run_sweep(
     if any(skipped.values()):
         log(skipped_markdown(skipped).rstrip())
     images = training_images(plan, skipped)
+    if run_dir is not None:
+        images = run_image_lists(run_dir, images, skipped, log)
     for t in plan.trials:
         check_batch_size(t.train, t.dataset, len(images[t.dataset]), t.key, f" left after leaving out {len(skipped[t.dataset])}")
 
     trainable = tune.with_resources(run_trial, {"cpu": res.cpu, "gpu": res.gpu})
     # Tune writes through the storage's pyarrow filesystem (a URI keeps its options, e.g. an S3 endpoint)
     filesystem = plan.storage.fs if plan.storage.is_uri else None
+
+    def new_tuner(specs: list[dict[str, Any]], name: str, storage: Location):
+        return tune.Tuner(
+            trainable,
+            param_space={"trial": tune.grid_search(specs)},
+            # reuse_actors: a trial process (torch, lightly, mlflow imported) takes the sweep's next trial
+            tune_config=tune.TuneConfig(
+                trial_name_creator=lambda t: t.config["trial"]["key"], trial_dirname_creator=lambda t: t.trial_id, reuse_actors=True
+            ),
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=storage.path if filesystem else str(storage),
+                storage_filesystem=filesystem,
+                failure_config=tune.FailureConfig(max_failures=res.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                verbose=1,
+            ),
+        )
+
+    tuners = []
     if run_dir is not None:
         state = read_state(run_dir)
+        if resumed.changed:  # accepted by --allow-changes: the run takes them on
+            text = Path(sweep_file).read_bytes()
+            added = accept_changes(run_dir, state, resumed, text)
+            log_files(uri, state["parent_run_id"], {COPY: text})
+            if added:
+                log(f"adding {len(resumed.added)} trial(s) to run {run_dir.name} as {run_dir / added}: {', '.join(resumed.added)}")
         if state.get("finished"):
             log(f"sweep run {run_dir.name} already finished; nothing to resume")
         else:
             log(f"resuming {run_dir}")
-            tuner = tune.Tuner.restore(
-                run_dir.path, trainable=trainable, resume_unfinished=True, resume_errored=True, storage_filesystem=filesystem
-            )
+            tuners.append(tune.Tuner.restore(run_dir.path, trainable=trainable, resume_unfinished=True, resume_errored=True, storage_filesystem=filesystem))
+            lists = write_image_lists(run_dir, images)  # the run's lists, and new datasets' ones
+            by_key = {t.key: t for t in plan.trials}
+            for addition in state.get("additions", []):
+                folder = run_dir / addition["name"]
+                if tune.Tuner.can_restore(folder.path, storage_filesystem=filesystem):
+                    tuners.append(tune.Tuner.restore(folder.path, trainable=trainable, resume_unfinished=True, resume_errored=True, storage_filesystem=filesystem))
+                else:  # added, but stopped before Tune saved the experiment
+                    parent, exp = state["parent_run_id"], state["experiment_id"]
+                    trials = [by_key[key] for key in addition["trials"]]
+                    specs = [_trial_spec(plan, t, uri, child_run(uri, exp, parent, t.key, t.params()), lists) for t in trials]
+                    tuners.append(new_tuner(specs, addition["name"], run_dir))
     else:
         run_dir = new_run_dir(plan.storage, sweep.name)
         tags = {"git_commit": _git_commit(), "sweep_file": str(sweep_file), SKIPPED: "; ".join(skipped_examples(skipped))[:5000] or "none"}
@@ -293,35 +307,39 @@ def run_sweep(
         lists = write_image_lists(run_dir, images)
         specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params()), lists) for t in plan.trials]
         state = {"sweep": sweep.name, "experiment_id": experiment_id, "tracking_uri": uri, "parent_run_id": parent}
+        state["trials"] = trial_identities(plan)  # what --resume --allow-changes compares with
         write_state(run_dir, state)
         text = Path(sweep_file).read_bytes()
-        (run_dir / "sweep.yaml").write_bytes(text)
-        log_files(uri, parent, {"sweep.yaml": text})
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"trial": tune.grid_search(specs)},
-            tune_config=tune.TuneConfig(trial_name_creator=lambda t: t.config["trial"]["key"], trial_dirname_creator=lambda t: t.trial_id),
-            run_config=tune.RunConfig(
-                name=run_dir.name,
-                storage_path=plan.storage.path if filesystem else str(plan.storage),
-                storage_filesystem=filesystem,
-                failure_config=tune.FailureConfig(max_failures=res.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                verbose=1,
-            ),
-        )
+        (run_dir / COPY).write_bytes(text)
+        log_files(uri, parent, {COPY: text})
+        tuners.append(new_tuner(specs, run_dir.name, plan.storage))
     failed = 0
     if not state.get("finished"):
-        results = tuner.fit()
-        for error in results.errors:
-            log(f"trial failed: {str(error).splitlines()[-1] if str(error) else type(error).__name__}")
+        errors = 0
+        for tuner in tuners:  # the run's own trials, then those added to it
+            results = tuner.fit()
+            for error in results.errors:
+                log(f"trial failed: {str(error).splitlines()[-1] if str(error) else type(error).__name__}")
+            errors += len(results.errors)
+            if _stopped_early(results):
+                break  # Ctrl+C: the experiments after this one wait for --resume too
         # counted from the checkpoints, not Tune's statuses: after Ctrl+C Tune calls a trial it stopped
         # mid-way TERMINATED (its saved state says RUNNING, so --resume runs it again)
         ended = sum(reached_the_end(h) for h in checkpointed_histories(run_dir).values())
-        failed = max(len(results.errors), len(plan.trials) - ended)
-        if failed > len(results.errors):
+        failed = max(errors, len(plan.trials) - ended)
+        if failed > errors:
             log(f"sweep stopped with {len(plan.trials) - ended} trial(s) not finished; continue with --resume")
     return _finish(plan, run_dir, state, failed, skipped, log)
+
+
+def _stopped_early(results) -> bool:
+    """Whether a Tune experiment returned with a trial neither failed nor at its last epoch (Ctrl+C;
+    a trial that never started has no config in its result)."""
+    for r in results:
+        epochs = ((r.config or {}).get("trial") or {}).get("train", {}).get("epochs")
+        if r.error is None and (epochs is None or (r.metrics or {}).get("epoch", 0) < epochs):
+            return True
+    return False
 
 
 def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, skipped: Skipped, log) -> int:
@@ -373,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the planned trials and region jobs, then exit")
     parser.add_argument("--resume", action="store_true", help="continue the newest run of this sweep")
     parser.add_argument(
-        "--allow-changes", action="store_true", help="with --resume: accept sweep-file edits that keep every old trial as it was"
+        "--allow-changes", action="store_true", help="with --resume: accept sweep-file edits that keep every old trial as it was, and run the trials they add"
     )
     parser.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
     parser.add_argument("--smoke", action="store_true", help="the same sweep shrunk to tiny synthetic data and 1 epoch")

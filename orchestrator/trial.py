@@ -8,8 +8,9 @@ missed are logged from the checkpoint's history, so the curves have every epoch 
 Packing: with ``resources.gpu`` < 1 several trials share one GPU. Ray's fractional GPUs are
 bookkeeping only, so each trial caps its own CUDA allocator at its share of the GPU's memory
 (``gpu_memory_share``); the CUDA context (a few hundred MB per process) comes on top. Each trial
-tags its MLflow run with the Ray node it ran on (``node_id``). A ``frozen`` trial evaluates a frozen
-encoder instead of training (``selfsup.frozen``): one epoch, one point, the same checkpoints.
+tags its MLflow run with the Ray node it ran on (``node_id``) and, when it restarted from a
+checkpoint, with that checkpoint's epoch (``restored_from_epoch``). A ``frozen`` trial evaluates a
+frozen encoder instead of training (``selfsup.frozen``): one epoch, one point, the same checkpoints.
 
 Each checkpoint also holds ``history.json`` (the run id, the planned epochs, every epoch's
 metrics so far): while the tracking server is unreachable the trial trains on, and the driver
@@ -29,6 +30,7 @@ import torch
 from masking.storage import Location, location
 from masking.store import RegionStore
 from orchestrator.frozen import is_frozen
+from orchestrator.rundirs import experiment_dirs
 from orchestrator.tracking import TrackingError, TrialTracker, set_tag
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import build_eval_set
@@ -38,6 +40,8 @@ from selfsup.training import Pretraining
 CHECKPOINT = "state.pt"
 HISTORY = "history.json"
 NODE_TAG = "node_id"
+RESTORED_TAG = "restored_from_epoch"
+"""Set when a trial restarts from a checkpoint (a lost worker or node, a resumed sweep): its epoch."""
 
 
 def gpu_memory_share(gpu: float) -> float | None:
@@ -95,6 +99,8 @@ def run_trial(config: dict[str, Any]) -> None:
     tracker = TrialTracker(spec["tracking_uri"], spec["run_id"])
     try:
         set_tag(spec["tracking_uri"], spec["run_id"], NODE_TAG, ray.get_runtime_context().get_node_id())
+        if checkpoint is not None:
+            set_tag(spec["tracking_uri"], spec["run_id"], RESTORED_TAG, str(trainer.epoch))
     except TrackingError:
         pass  # where it ran is good to know, not worth failing a trial for
     tracker.log_history(trainer.history)  # epochs the checkpoint has and MLflow may have missed
@@ -117,10 +123,11 @@ def run_trial(config: dict[str, Any]) -> None:
 
 def checkpointed_histories(run_dir: str | Path | Location) -> dict[str, dict[str, Any]]:
     """Run id -> ``history.json`` of the newest readable checkpoint of each trial under ``run_dir``
-    (a local folder or a URI; a checkpoint half-copied by a killed driver is passed over for the
-    one before)."""
+    (a local folder or a URI), trials added to the run (``added-N/``) included; a checkpoint
+    half-copied by a killed driver is passed over for the one before."""
     out: dict[str, dict[str, Any]] = {}
-    for trial_dir in [p for p in location(run_dir).iterdir() if p.is_dir()]:  # sorted by name
+    trial_dirs = [p for experiment in experiment_dirs(run_dir) for p in experiment.iterdir() if p.is_dir()]  # sorted by name
+    for trial_dir in trial_dirs:
         for file in sorted(trial_dir.glob(f"checkpoint_*/{HISTORY}"), key=str, reverse=True):
             try:
                 data = json.loads(file.read_text())

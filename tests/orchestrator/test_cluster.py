@@ -97,3 +97,84 @@ def test_sweep_on_a_simulated_cluster_spreads_trials_and_masker_actors(tmp_path)
     assert (run_dir / "report" / "report.md").is_file()
     assert len(list(run_dir.glob("*/checkpoint_000001"))) == 4  # Tune checkpoints through the URI storage
     assert "resuming file://" in log
+
+
+LOST_NODE = """\
+name: lost
+datasets:
+  scenes:
+    root: {root}/data
+    synthetic: {{scenes: 16, scene_size: 32, object_size: [10, 14], objects_per_scene: [1, 2], eval_size: 16,
+                num_classes: 2, eval_train_per_class: 4, eval_val_per_class: 2, clutter: 4}}
+grid:
+  method: [simclr]
+  epochs: [{epochs}]
+train: {{batch_size: 4, image_size: 16, backbone_width: 8, stem: cifar, workers: 0}}
+eval:
+  every: 1
+  knn_k: 3
+  linear_epochs: 1
+  sets:
+    shapes: {{dataset: scenes}}
+seeds: [0, 1, 2, 3, 4, 5]
+resources: {{cpu: 1, gpu: 0.5, max_failures: 3}}
+tracking: {{uri: "sqlite:///{root}/mlflow.db", experiment: lost}}
+storage: {root}/shared/runs
+"""
+
+
+@pytest.mark.slow
+def test_a_node_lost_mid_sweep_moves_its_trials_to_the_other_node_from_their_checkpoints(tmp_path):
+    """Head without GPU + 2 workers x (2 CPUs, 1 fake GPU), 6 trials of 4 epochs at gpu 0.5 (4 run at
+    once, 2 per worker). Once a trial on a worker has a checkpoint, that worker is removed (killed):
+    its trials restart on the other worker, from their checkpoints where they had one (MLflow tag
+    ``restored_from_epoch``), and no other trial restarts; every trial finishes once, in its own single MLflow run, with every
+    epoch logged exactly once."""
+    epochs = 4
+    sweep = tmp_path / "lost.yaml"
+    sweep.write_text(LOST_NODE.format(root=tmp_path, epochs=epochs))
+    out = tmp_path / "lost.json"
+    ray_tmp = tempfile.mkdtemp(prefix="rl", dir="/tmp")  # short: Unix socket paths live under it
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    cmd = [sys.executable, str(ROOT / "tests" / "orchestrator" / "lost_node.py"), str(sweep), str(out)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the child and the Ray processes it started
+        log, _ = proc.communicate()
+        pytest.fail("lost-node sweep timed out:\n" + log[-5000:])
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 0 and out.is_file(), log[-5000:]
+    report = json.loads(out.read_text())
+    assert report["rc"] == 0, log[-5000:]
+    assert report.get("removed") in report["workers"], "no worker was removed mid-sweep:\n" + log[-3000:]
+    survivor = next(w for w in report["workers"] if w != report["removed"])
+    moved = report["running_on_removed"]
+    print(f"removed a worker with {moved} on it (checkpointed epochs {report['checkpointed_epochs_at_removal']}); sweep ended {report['ended_at'] - report['removed_at']:.0f} s later")
+    assert moved and all(report["checkpointed_epochs_at_removal"][t] < epochs for t in moved)
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("lost").experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(runs) == 7 and len(children) == 6  # no run made twice
+    assert sorted(r.data.tags["trial_id"] for r in children) == [f"simclr,seed={s}" for s in range(6)]
+    restored = {}
+    for run in children:
+        trial = run.data.tags["trial_id"]
+        assert run.info.status == "FINISHED", trial
+        for key in ("epoch", "knn_top1/shapes"):
+            assert [m.step for m in client.get_metric_history(run.info.run_id, key)] == list(range(1, epochs + 1)), (trial, key)
+        if "restored_from_epoch" in run.data.tags:
+            restored[trial] = int(run.data.tags["restored_from_epoch"])
+    print(f"restored from epochs {restored}")
+    assert set(restored) <= set(moved)  # no trial of the other worker restarted
+    at_removal = report["checkpointed_epochs_at_removal"]
+    for trial in moved:
+        run = next(r for r in children if r.data.tags["trial_id"] == trial)
+        assert run.data.tags["node_id"] == survivor  # finished on the other node
+        if at_removal[trial] >= 1:  # (one without a checkpoint yet starts again from scratch)
+            assert restored[trial] >= at_removal[trial]  # from its checkpoint, not from scratch
+    assert any(at_removal[trial] >= 1 for trial in moved)  # the watcher's condition: one had a checkpoint
