@@ -80,30 +80,27 @@ def input_rates(method: str, images: Path, boxes: dict, args: argparse.Namespace
     """Images/s of the input pipelines alone, in this process (one core), over ``--input-batches``
     batches: what one DataLoader worker delivers on each path, and the device-side views of
     ``input: gpu`` (synchronised), which bound the training rate however fast the model is."""
-    from selfsup.data.cached_crops import collate_padded
+    from selfsup.data.cached_crops import device_batch
 
     rates = {}
     for input in ("cpu", "gpu"):
         cfg = TrainConfig(method=method, batch_size=args.batch, image_size=args.size, workers=0, device=args.device, input=input)
         run = Pretraining(cfg, EvalConfig(every=10**6), images, [], boxes_of=boxes.__getitem__)
-        loader = torch.utils.data.DataLoader(
-            run.dataset, batch_size=args.batch, shuffle=True, collate_fn=collate_padded if input == "gpu" else None
-        )
+        loader = torch.utils.data.DataLoader(run.dataset, batch_size=args.batch, shuffle=True)
         batches, start = [], time.perf_counter()
-        for views, _ in loader:
-            batches.append(views)
+        for views, indices in loader:  # input gpu: views are crop boxes
+            batches.append((views, indices))
             if len(batches) == args.input_batches:
                 break
         rates[f"{method} {input} input, one worker"] = len(batches) * args.batch / (time.perf_counter() - start)
         if input == "gpu":
             generator = torch.Generator().manual_seed(0)
-            on_device = [[t.to(run.device) for t in views] for views in batches]
-            run.device_views(*on_device[0], generator)  # warm-up
+            run.device_views(*device_batch(run.device_images, *batches[0]), generator)  # warm-up
             if run.device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            for views in on_device:
-                run.device_views(*views, generator)
+            for boxes, indices in batches:  # the batch gathered from the device cache, then its views
+                run.device_views(*device_batch(run.device_images, boxes, indices), generator)
             if run.device.type == "cuda":
                 torch.cuda.synchronize()
             rates[f"{method} gpu input, device views"] = len(batches) * args.batch / (time.perf_counter() - start)
@@ -148,6 +145,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--compile", choices=["off", "on", "both"], default="off", help="torch.compile the model of the ours rows")
+    parser.add_argument("--compile-rows", default="all",
+                        help="which ours rows --compile on/both compiles, e.g. samclr:gpu (compiling for a CPU takes minutes each)")
     parser.add_argument("--input-batches", type=int, default=4, help="batches timed for the input pipelines alone")
     parser.add_argument("--threads", type=int, default=None, help="torch threads in this process (0: torch's default); "
                         "1 on a busy shared CPU, where two spinning threads make every small op many times slower")
@@ -167,6 +166,8 @@ def main() -> None:
         for compile in compiles:
             for method in ("simclr", "samclr"):
                 for input in ("cpu", "gpu"):
+                    if compile and args.compile_rows != "all" and f"{method}:{input}" not in args.compile_rows.split(","):
+                        continue
                     key = f"ours {method}" + (" gpu-input" if input == "gpu" else "") + (" compiled" if compile else "")
                     results[key], built[key] = ours(method, paths.images, boxes, args, input, compile)
         results["lightly loop"] = lightly_loop(paths.images, args)
@@ -177,18 +178,20 @@ def main() -> None:
     for key, value in results.items():
         extra = f"   (cache built in {built[key]:.1f} s)" if "gpu-input" in key else ""
         print(f"{key:33s} {value:9.1f} images/s{extra}")
-    ratios = {
-        "samclr / simclr (cpu input)": results["ours samclr"] / results["ours simclr"],
-        "samclr / simclr (gpu input)": results["ours samclr gpu-input"] / results["ours simclr gpu-input"],
-        "simclr gpu-input / cpu input": results["ours simclr gpu-input"] / results["ours simclr"],
-        "samclr gpu-input / cpu input": results["ours samclr gpu-input"] / results["ours samclr"],
-        "ours simclr / lightly": results["ours simclr"] / results["lightly loop"],
-        "simclr gpu-input / lightly": results["ours simclr gpu-input"] / results["lightly loop"],
-        "samclr gpu-input / lightly": results["ours samclr gpu-input"] / results["lightly loop"],
-    }
-    if True in compiles and False in compiles:
-        for key in ("ours simclr gpu-input", "ours samclr gpu-input"):
-            ratios[f"{key.split()[1]} gpu-input compiled / eager"] = results[f"{key} compiled"] / results[key]
+    pairs = [
+        ("samclr / simclr (cpu input)", "ours samclr", "ours simclr"),
+        ("samclr / simclr (gpu input)", "ours samclr gpu-input", "ours simclr gpu-input"),
+        ("simclr gpu-input / cpu input", "ours simclr gpu-input", "ours simclr"),
+        ("samclr gpu-input / cpu input", "ours samclr gpu-input", "ours samclr"),
+        ("ours simclr / lightly", "ours simclr", "lightly loop"),
+        ("simclr gpu-input / lightly", "ours simclr gpu-input", "lightly loop"),
+        ("samclr gpu-input / lightly", "ours samclr gpu-input", "lightly loop"),
+        ("samclr gpu-input compiled / simclr eager cpu input", "ours samclr gpu-input compiled", "ours simclr"),
+    ]
+    ratios = {name: results[a] / results[b] for name, a, b in pairs if a in results and b in results}
+    for key in ("ours simclr", "ours simclr gpu-input", "ours samclr", "ours samclr gpu-input"):
+        if key in results and f"{key} compiled" in results:
+            ratios[f"{key[5:]} compiled / eager"] = results[f"{key} compiled"] / results[key]
     for key, value in ratios.items():
         print(f"{key:33s} {value:.3f}x")
     print(f"input pipelines alone, images/s (one core; {args.input_batches} batches):")
