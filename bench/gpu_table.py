@@ -50,15 +50,17 @@ def training(results: Path) -> list[str]:
     data = json.loads(path.read_text())
     s = data["setup"]
     out = [f"### Training ({s['device']}; ResNet18, {s['size']} px views, batch {s['batch']}, {s['precision']}, "
-           f"{s['workers']} workers, {s['scenes']} scenes)", "",
+           f"{s['workers']} workers, {s['scenes']} scenes, x{s.get('repeat', 1)} per epoch with input: gpu)", "",
            "| run | images/s | cache build s |", "|---|---:|---:|"]
     for row in data["training"]:
         build = f"{row['cache_build_s']:.1f}" if "cache_build_s" in row else ""
         out.append(f"| {row['row']} | {row['images_per_s']:.1f} | {build} |")
-    out += ["", "| ratio | |", "|---|---:|"]
-    out += [f"| {key} | {value:.3f}x |" for key, value in data["ratios"].items()]
-    out += ["", "| input pipeline alone (one core) | images/s |", "|---|---:|"]
-    out += [f"| {key} | {value:.1f} |" for key, value in data["input_alone"].items()]
+    if data["ratios"]:
+        out += ["", "| ratio | |", "|---|---:|"]
+        out += [f"| {key} | {value:.3f}x |" for key, value in data["ratios"].items()]
+    if data["input_alone"]:
+        out += ["", "| input pipeline alone (one core) | images/s |", "|---|---:|"]
+        out += [f"| {key} | {value:.1f} |" for key, value in data["input_alone"].items()]
     return out + [""] + failure(results, "train")
 
 

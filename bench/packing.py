@@ -60,7 +60,11 @@ def train_packed(config: dict) -> dict:
         method="simclr", epochs=args["epochs"], batch_size=args["batch"], image_size=args["size"], backbone_width=args["width"],
         workers=config["workers"], device=args["device"], seed=config["seed"], input=args["input"],
     )
-    run = Pretraining(cfg, EvalConfig(every=10**6, linear_epochs=0), config["images"], [])
+    from selfsup.data.images import list_images
+
+    # input: gpu sees every scene --repeat times per epoch, so that a fast epoch lasts long enough to time
+    paths = list_images(config["images"]) * (args["repeat"] if args["input"] == "gpu" else 1)
+    run = Pretraining(cfg, EvalConfig(every=10**6, linear_epochs=0), config["images"], [], paths=paths)
     barrier = Path(config["barrier"])
     (barrier / str(config["seed"])).touch()
     deadline = time.time() + 600
@@ -160,8 +164,8 @@ def overlap(metrics: list[dict]) -> float:
     return max(0.0, together) / span if span > 0 else 1.0
 
 
-CUDA_DEFAULTS = {"batch": 256, "size": 128, "width": 64, "scenes": 2048, "epochs": 3}
-CPU_DEFAULTS = {"batch": 16, "size": 32, "width": 8, "scenes": 64, "epochs": 2}
+CUDA_DEFAULTS = {"batch": 256, "size": 128, "width": 64, "scenes": 2048, "epochs": 3, "repeat": 8}
+CPU_DEFAULTS = {"batch": 16, "size": 32, "width": 8, "scenes": 64, "epochs": 2, "repeat": 1}
 
 
 def main() -> None:
@@ -174,6 +178,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--input", choices=["cpu", "gpu"], default="cpu", help="the trials' training input")
+    parser.add_argument("--repeat", type=int, default=None, help="with --input gpu: every scene this many times per epoch")
     parser.add_argument("--runner", choices=["ray", "processes"], default="ray")
     parser.add_argument("--cpus", type=int, default=os.cpu_count(), help="CPU budget shared by the trials of one run")
     parser.add_argument("--workers", type=int, default=None, help="data-loader workers per trial (default: its CPU share - 1)")

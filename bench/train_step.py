@@ -49,8 +49,8 @@ from selfsup.data.synthetic import SyntheticConfig, generate  # noqa: E402
 from selfsup.training import Pretraining, resolve_device  # noqa: E402
 
 
-CUDA_DEFAULTS = {"batch": 256, "size": 128, "scenes": 2048, "workers": 8, "epochs": 2, "threads": 0}
-CPU_DEFAULTS = {"batch": 32, "size": 64, "scenes": 128, "workers": 1, "epochs": 2, "threads": 1}
+CUDA_DEFAULTS = {"batch": 256, "size": 128, "scenes": 2048, "workers": 8, "epochs": 2, "threads": 0, "repeat": 8}
+CPU_DEFAULTS = {"batch": 32, "size": 64, "scenes": 128, "workers": 1, "epochs": 2, "threads": 1, "repeat": 1}
 
 
 def sized_for(args: argparse.Namespace, device: torch.device) -> argparse.Namespace:
@@ -70,8 +70,11 @@ def ours(method: str, images: Path, boxes: dict, args: argparse.Namespace, input
         method=method, epochs=args.epochs, batch_size=args.batch, image_size=args.size, workers=args.workers,
         device=args.device, input=input, compile=compile,
     )
+    # input: gpu sees every scene --repeat times per epoch, so that a fast epoch still lasts long
+    # enough to time (DataLoader workers start again every epoch, and that is counted)
+    paths = sorted(boxes) * (args.repeat if input == "gpu" else 1)
     start = time.perf_counter()
-    run = Pretraining(cfg, EvalConfig(every=10**6), images, [], boxes_of=boxes.__getitem__)
+    run = Pretraining(cfg, EvalConfig(every=10**6), images, [], boxes_of=boxes.__getitem__, paths=paths)
     built = time.perf_counter() - start
     return run.fit()[-1]["images_per_s"], built
 
@@ -136,6 +139,22 @@ def lightly_loop(images: Path, args: argparse.Namespace) -> float:
     return rate
 
 
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+
+
+def save(args: argparse.Namespace, device: torch.device, results: dict, built: dict, ratios: dict | None = None,
+         inputs: dict | None = None) -> None:
+    """With ``--json``: the rows so far (written after every row, so a run stopped by a time limit keeps them)."""
+    if args.json is None:
+        return
+    rows = [{"row": key, "images_per_s": value, **({"cache_build_s": built[key]} if key in built and "gpu-input" in key else {})}
+            for key, value in results.items()]
+    setup = {"device": device_name(device), "batch": args.batch, "size": args.size, "scenes": args.scenes, "workers": args.workers,
+             "repeat": args.repeat, "precision": "bf16 autocast" if device.type == "cuda" else "fp32"}
+    args.json.write_text(json.dumps({"setup": setup, "training": rows, "ratios": ratios or {}, "input_alone": inputs or {}}, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
@@ -144,6 +163,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=None, help="input: gpu runs see every scene this many times per epoch")
     parser.add_argument("--compile", choices=["off", "on", "both"], default="off", help="torch.compile the model of the ours rows")
     parser.add_argument("--compile-rows", default="all",
                         help="which ours rows --compile on/both compiles, e.g. samclr:gpu (compiling for a CPU takes minutes each)")
@@ -170,10 +190,13 @@ def main() -> None:
                         continue
                     key = f"ours {method}" + (" gpu-input" if input == "gpu" else "") + (" compiled" if compile else "")
                     results[key], built[key] = ours(method, paths.images, boxes, args, input, compile)
+                    save(args, device, results, built)
         results["lightly loop"] = lightly_loop(paths.images, args)
+        save(args, device, results, built)
         inputs = {**input_rates("simclr", paths.images, boxes, args), **input_rates("samclr", paths.images, boxes, args)}
-    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-    print(f"ResNet18, {args.size} px views, batch {args.batch}, {args.workers} workers, {args.scenes} scenes of 256 px, on {name}"
+    name = device_name(device)
+    print(f"ResNet18, {args.size} px views, batch {args.batch}, {args.workers} workers, {args.scenes} scenes of 256 px "
+          f"(x{args.repeat} per epoch with input: gpu), on {name}"
           + (", bf16 autocast" if device.type == "cuda" else ", fp32"))
     for key, value in results.items():
         extra = f"   (cache built in {built[key]:.1f} s)" if "gpu-input" in key else ""
@@ -200,12 +223,7 @@ def main() -> None:
     for method in ("simclr", "samclr"):
         ratio = inputs[f"{method} gpu input, one worker"] / inputs[f"{method} cpu input, one worker"]
         print(f"  {method} worker, gpu / cpu input      {ratio:.1f}x")
-    if args.json is not None:
-        rows = [{"row": key, "images_per_s": value, **({"cache_build_s": built[key]} if key in built and "gpu-input" in key else {})}
-                for key, value in results.items()]
-        setup = {"device": name, "batch": args.batch, "size": args.size, "scenes": args.scenes, "workers": args.workers,
-                 "precision": "bf16 autocast" if device.type == "cuda" else "fp32"}
-        args.json.write_text(json.dumps({"setup": setup, "training": rows, "ratios": ratios, "input_alone": inputs}, indent=1))
+    save(args, device, results, built, ratios, inputs)
 
 
 if __name__ == "__main__":
