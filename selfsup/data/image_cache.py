@@ -99,11 +99,13 @@ class ImageCache:
     @classmethod
     def build(cls, root: str | Path, paths: Sequence[str], short_side: int, threads: int | None = None) -> ImageCache:
         """Decode and resize every image into one flat array, in ``threads`` threads (default: every
-        core this process may use; the cache is built before any DataLoader worker starts).
+        core this process may use; the cache is built before any DataLoader worker starts). A path
+        listed several times is decoded once, its entries sharing one slice.
 
         An unreadable image is left out with a warning, as the CPU path skips it."""
         root = Path(root)
         threads = max(1, threads or available_cores())
+        unique = list(dict.fromkeys(paths))
 
         def header(rel: str):
             try:
@@ -112,9 +114,9 @@ class ImageCache:
                 return err
 
         with ThreadPoolExecutor(threads) as pool:
-            sizes = list(pool.map(header, paths))
-        errors: dict[str, Exception] = {rel: s for rel, s in zip(paths, sizes) if isinstance(s, Exception)}
-        kept = [(rel, s) for rel, s in zip(paths, sizes) if not isinstance(s, Exception)]
+            sizes = list(pool.map(header, unique))
+        errors: dict[str, Exception] = {rel: s for rel, s in zip(unique, sizes) if isinstance(s, Exception)}
+        kept = [(rel, s) for rel, s in zip(unique, sizes) if not isinstance(s, Exception)]
         shapes = np.array([cached_size(w, h, short_side)[::-1] for _, (w, h) in kept], np.int64).reshape(-1, 2)
         lengths = 3 * shapes.prod(1)
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
@@ -133,15 +135,17 @@ class ImageCache:
 
         with ThreadPoolExecutor(threads) as pool:
             originals = list(pool.map(decode, range(len(kept))))
-        good = [i for i, o in enumerate(originals) if not isinstance(o, Exception)]
-        errors.update({kept[i][0]: originals[i] for i in range(len(kept)) if i not in set(good)})
+        errors.update({kept[i][0]: o for i, o in enumerate(originals) if isinstance(o, Exception)})
         if errors:
             rel, err = next(iter(errors.items()))
             warnings.warn(f"skipping {len(errors)} unreadable image(s) under {root}, e.g. {rel}: {err}", stacklevel=2)
-        if not good:
+        slot = {rel: i for i, (rel, _) in enumerate(kept) if not isinstance(originals[i], Exception)}
+        entries = [slot[rel] for rel in paths if rel in slot]
+        if not entries:
             raise RuntimeError(f"image folder {root}: no image could be read")
-        cache = cls([kept[i][0] for i in good], pixels, offsets[good], shapes[good], [originals[i] for i in good], short_side)
-        if len(good) < len(kept):  # a file broken past its header: close the gap (rare)
+        cache = cls([kept[i][0] for i in entries], pixels, offsets[entries], shapes[entries],
+                    [originals[i] for i in entries], short_side)
+        if len(slot) < len(kept):  # a file broken past its header left a gap: pack again (rare)
             cache = cls.from_arrays(cache.paths, cache.images, cache.original_sizes, short_side)
         return cache
 

@@ -27,7 +27,7 @@ def test_bf16_masks_match_the_float32_reference_on_cuda():
     model = build_hqsam("vit_tiny", None, "cuda")
     settings = AMGSettings(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0)
     images = [np.ascontiguousarray(data.astronaut()[::4, ::4]), np.ascontiguousarray(data.coffee()[::4, ::4])]
-    ours = BatchedMaskGenerator(model, settings, torch.bfloat16, image_batch=2).generate(images)
+    ours = BatchedMaskGenerator(model, settings, dtype=torch.bfloat16, image_batch=2).generate(images)
     reference = reference_generator(model, settings)
     for image, (masks, _) in zip(images, ours):
         assert masks.dtype == bool and masks.shape[1:] == image.shape[:2]

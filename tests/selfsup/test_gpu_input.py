@@ -172,6 +172,10 @@ def test_cache_build_reads_exif_orientation_from_headers_and_threads_agree(tmp_p
         expected = upright.resize(tuple(int(v) for v in one.shapes[i][::-1]), Image.BICUBIC)
         assert np.array_equal(one.image(i), np.asarray(expected).transpose(2, 0, 1)), rel
     assert one.shapes[1].tolist() == [round(30 * 90 / 41), 30]  # the rotated image is portrait
+    twice = ImageCache.build(tmp_path, ["3.jpg", "0.jpg", "3.jpg"], short_side=30)  # a repeated path: one slice
+    assert twice.paths == ["3.jpg", "0.jpg", "3.jpg"] and twice.offsets[0] == twice.offsets[2]
+    assert twice.nbytes == one.image(0).nbytes + one.image(3).nbytes
+    assert np.array_equal(twice.image(2), one.image(3)) and np.array_equal(twice.image(1), one.image(0))
 
 
 def test_device_batch_is_each_image_zero_padded(tmp_path):
