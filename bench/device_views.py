@@ -15,7 +15,7 @@ bundled photos), SimCLR's two 128 px views, cache short side 192 px. Rounds alte
 trees and the median is printed, so background load hits both alike.
 
     python bench/device_views.py                      # against 9ae6789 (main before issue 18), on the CPU
-    python bench/device_views.py --before 9ae6789 --images 512 --batch 64 --workers 1 --rounds 3 --device cpu
+    python bench/device_views.py --before 9ae6789 --images 256 --batch 64 --workers 1 --epochs 2 --rounds 2 --device cpu
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def measure(images: str, args: dict) -> dict:
     from selfsup.training import Pretraining
 
     torch.set_num_threads(args["threads"])
-    cfg = TrainConfig(method="simclr", epochs=2, batch_size=args["batch"], image_size=args["size"], workers=args["workers"],
+    cfg = TrainConfig(method="simclr", epochs=args["epochs"], batch_size=args["batch"], image_size=args["size"], workers=args["workers"],
                       device=args["device"], input="gpu", backbone_width=8)
     start = time.perf_counter()
     run = Pretraining(cfg, EvalConfig(every=10**6, linear_epochs=0), images, [])
@@ -95,12 +95,12 @@ def child(tree: str, images: str, args: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default="9ae6789", help="the commit to compare with")
-    parser.add_argument("--images", type=int, default=384)
+    parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the training process")
-    parser.add_argument("--epochs", type=int, default=3, help="per run; the first is not timed")
+    parser.add_argument("--epochs", type=int, default=2, help="per run; the first is not timed")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)

@@ -16,7 +16,8 @@
 #     python bench/carried_wheels.py download bench/wheels
 # Then, with the `run` tool of the device machine (one call, ~8 minutes; its output tail is the table):
 #     run(command="bash bench/gpu_check.sh --out $OUT", carry=["bench/wheels"], timeout_s=600)
-# On a CPU, every step small (a few minutes on 2 cores; checks the machinery, the numbers mean nothing):
+# On a CPU, every step small (checks the machinery, the numbers mean nothing; ~3 CPU-minutes, measured
+# 13 min wall on a shared 2-core machine at load ~20, without Ray, MLflow or the carried packages installed):
 #     bash bench/gpu_check.sh --device cpu
 #
 # Options: --device cuda|cpu (default cuda), --out DIR (results: logs, JSON, table.md; default a new
@@ -52,9 +53,11 @@ RESULTS="$OUT_DIR/gpu_check"
 mkdir -p "$RESULTS"
 START=$(date +%s)
 
-# carried wheels: unpacked into the results folder only where this machine lacks them (or has older ones)
-"$PYTHON_BIN" bench/carried_wheels.py install bench/wheels "$RESULTS/site" > "$RESULTS/wheels.log" 2>&1
-export PYTHONPATH="$RESULTS/site:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# carried wheels: unpacked only where this machine lacks them (or has older ones)
+local site
+site="$(mktemp -d -t gpu_check_site.XXXXXX)"  # outside the results: they may be shipped back
+"$PYTHON_BIN" bench/carried_wheels.py install bench/wheels "$site" > "$RESULTS/wheels.log" 2>&1
+export PYTHONPATH="$site:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONWARNINGS=ignore
 grep -c '^unpacked' "$RESULTS/wheels.log" > /dev/null && sed 's/^/wheels: /' "$RESULTS/wheels.log" | grep unpacked
 "$PYTHON_BIN" - > "$RESULTS/preflight.log" 2>&1 <<'EOF'

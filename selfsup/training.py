@@ -22,7 +22,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -130,8 +130,10 @@ class Pretraining:
             paths = list(paths) if paths is not None else list_images(data_root)
             short_side = math.ceil(self.cfg.cache_scale * max(spec.size for spec in crops))
             cache = ImageCache.build(data_root, paths, short_side)  # on every core, before workers start
-            self.dataset = CachedCrops(cache, ViewSampler(crops, self.cfg.sampling, self.cfg.c), boxes_of)
             self.device_images = DeviceImages(cache, self.device)  # one copy to the device; batches gathered there
+            if self.device.type != "cpu":  # the device holds the pixels now; the host keeps only their layout
+                cache = replace(cache, pixels=np.empty(0, np.uint8))
+            self.dataset = CachedCrops(cache, ViewSampler(crops, self.cfg.sampling, self.cfg.c), boxes_of)
             self.device_views = DeviceViews(crops)
         else:
             sampler = ViewSampler(crops, self.cfg.sampling, self.cfg.c)

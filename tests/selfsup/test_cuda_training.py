@@ -34,6 +34,7 @@ def test_bf16_autocast_runs_the_convolutions_in_bf16_without_a_scaler(synthetic,
     before = {k: v.clone() for k, v in run.model.state_dict().items()}
     history = run.fit()
     assert run.amp_dtype == torch.bfloat16 and not run.scaler.is_enabled()
+    assert run.device_images.pixels.is_cuda and run.dataset.cache.nbytes == 0  # the host keeps no second copy
     assert seen and set(seen) == {torch.bfloat16}
     assert all(math.isfinite(m["train/loss"]) for m in history)
     assert any(not torch.equal(before[k], v) for k, v in run.model.state_dict().items() if v.is_floating_point())

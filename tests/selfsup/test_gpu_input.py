@@ -16,7 +16,7 @@ from masking.sampler import IMAGENET_MEAN, IMAGENET_STD, CropSpec, Photometric, 
 from masking.views import dino_views
 from selfsup.data.cached_crops import CachedCrops, device_batch
 from selfsup.data.device_views import DeviceViews, solarize
-from selfsup.data.image_cache import DeviceImages, ImageCache
+from selfsup.data.image_cache import DeviceImages, ImageCache, gather_padded
 from selfsup.data.images import list_images, load_rgb
 
 ALPHA = 1e-3  # per statistic: a true match fails one of the ~10 comparisons below with p < 1 %
@@ -191,6 +191,12 @@ def test_device_batch_is_each_image_zero_padded(tmp_path):
         expected[:, : arrays[i].shape[1], : arrays[i].shape[2]] = torch.from_numpy(arrays[i])
         assert torch.equal(row, expected)
     assert sizes.tolist() == [list(arrays[i].shape[1:]) for i in indices.tolist()]
+    # the GPU's one-gather path (run here on CPU tensors), with the int32 positions it uses there
+    flat = torch.from_numpy(cache.pixels)
+    for dtype in (torch.int32, torch.int64):
+        offsets = torch.from_numpy(cache.offsets).to(dtype)[indices]
+        shapes = torch.from_numpy(cache.shapes).to(dtype)[indices]
+        assert torch.equal(gather_padded(flat, offsets, shapes, 9, 10), images)
 
 
 # Per-crop augmentations (CropSpec.photometric) on the device path
