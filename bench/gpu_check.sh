@@ -16,8 +16,9 @@
 #     python bench/carried_wheels.py download bench/wheels
 # Then, with the `run` tool of the device machine (one call, ~8 minutes; its output tail is the table):
 #     run(command="bash bench/gpu_check.sh --out $OUT", carry=["bench/wheels"], timeout_s=600)
-# On a CPU, every step small (checks the machinery, the numbers mean nothing; ~3 CPU-minutes, measured
-# 13 min wall on a shared 2-core machine at load ~20, without Ray, MLflow or the carried packages installed):
+# On a CPU, every step small (checks the machinery, the numbers mean nothing). Measured on a 2-core
+# machine shared at load ~20, in a Python without Ray, MLflow or the carried packages: 13 min wall
+# (3 CPU-min) with a cold torch.compile cache, 7.6 min (1.9 CPU-min) with a warm one:
 #     bash bench/gpu_check.sh --device cpu
 #
 # Options: --device cuda|cpu (default cuda), --out DIR (results: logs, JSON, table.md; default a new
