@@ -12,17 +12,25 @@ All train the same ResNet18 on the same synthetic scenes with the same batch and
   no mixed precision.
 
 Each is timed over its last epoch (the first warms up workers, cuDNN, allocators and compilation);
-building the gpu-input cache is timed apart. Then the input pipelines alone: what one worker
-delivers on each path, and the device-side views of ``input: gpu``. Absolute numbers mean something only on the GPU
+building the gpu-input cache is timed apart. ``--compile both`` runs every ``ours`` row with and
+without ``torch.compile``. Then the input pipelines alone: what one worker delivers on each path,
+and the device-side views of ``input: gpu``. Absolute numbers mean something only on the GPU
 machine; the ratios are the point.
 
-    python bench/train_step.py [--device cuda] [--batch 256] [--size 128] [--scenes 2048] [--workers 8] [--compile]
-    python bench/train_step.py --device cpu --batch 32 --size 64 --scenes 128 --workers 1 --epochs 2 --threads 1
+Defaults follow the device: on CUDA the paper's settings (ResNet18, 128 px views, batch 256, bf16
+autocast; SAMCLR paper Sec. 4.1) on 2048 scenes with 8 workers; on a CPU a size that finishes in
+about a minute on 2 cores (batch 32, 64 px views, 128 scenes, 1 worker, 1 thread). Any flag
+overrides its default.
+
+    python bench/train_step.py                         # sized for the device it finds
+    python bench/train_step.py --device cuda --compile both --json rows.json   # as bench/gpu_check.sh runs it
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import tempfile
 import time
@@ -41,14 +49,32 @@ from selfsup.data.synthetic import SyntheticConfig, generate  # noqa: E402
 from selfsup.training import Pretraining, resolve_device  # noqa: E402
 
 
-def ours(method: str, images: Path, boxes: dict, args: argparse.Namespace, input: str = "cpu") -> tuple[float, float]:
+CUDA_DEFAULTS = {"batch": 256, "size": 128, "scenes": 2048, "workers": 8, "epochs": 2, "threads": 0, "repeat": 8}
+CPU_DEFAULTS = {"batch": 32, "size": 64, "scenes": 128, "workers": 1, "epochs": 2, "threads": 1, "repeat": 1}
+
+
+def sized_for(args: argparse.Namespace, device: torch.device) -> argparse.Namespace:
+    """Fill every setting left unset from the device's defaults (CUDA: the paper's; CPU: a minute on 2 cores)."""
+    defaults = CUDA_DEFAULTS if device.type == "cuda" else CPU_DEFAULTS
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if device.type == "cuda":
+        args.workers = min(args.workers, max(1, (os.cpu_count() or 2) - 2))
+    return args
+
+
+def ours(method: str, images: Path, boxes: dict, args: argparse.Namespace, input: str = "cpu", compile: bool = False) -> tuple[float, float]:
     """(images/s over the last epoch, seconds to build the run: the image cache with ``input: gpu``)."""
     cfg = TrainConfig(
         method=method, epochs=args.epochs, batch_size=args.batch, image_size=args.size, workers=args.workers,
-        device=args.device, input=input, compile=args.compile and input == "gpu",
+        device=args.device, input=input, compile=compile,
     )
+    # input: gpu sees every scene --repeat times per epoch, so that a fast epoch still lasts long
+    # enough to time (DataLoader workers start again every epoch, and that is counted)
+    paths = sorted(boxes) * (args.repeat if input == "gpu" else 1)
     start = time.perf_counter()
-    run = Pretraining(cfg, EvalConfig(every=10**6), images, [], boxes_of=boxes.__getitem__)
+    run = Pretraining(cfg, EvalConfig(every=10**6), images, [], boxes_of=boxes.__getitem__, paths=paths)
     built = time.perf_counter() - start
     return run.fit()[-1]["images_per_s"], built
 
@@ -57,30 +83,27 @@ def input_rates(method: str, images: Path, boxes: dict, args: argparse.Namespace
     """Images/s of the input pipelines alone, in this process (one core), over ``--input-batches``
     batches: what one DataLoader worker delivers on each path, and the device-side views of
     ``input: gpu`` (synchronised), which bound the training rate however fast the model is."""
-    from selfsup.data.cached_crops import collate_padded
+    from selfsup.data.cached_crops import device_batch
 
     rates = {}
     for input in ("cpu", "gpu"):
         cfg = TrainConfig(method=method, batch_size=args.batch, image_size=args.size, workers=0, device=args.device, input=input)
         run = Pretraining(cfg, EvalConfig(every=10**6), images, [], boxes_of=boxes.__getitem__)
-        loader = torch.utils.data.DataLoader(
-            run.dataset, batch_size=args.batch, shuffle=True, collate_fn=collate_padded if input == "gpu" else None
-        )
+        loader = torch.utils.data.DataLoader(run.dataset, batch_size=args.batch, shuffle=True)
         batches, start = [], time.perf_counter()
-        for views, _ in loader:
-            batches.append(views)
+        for views, indices in loader:  # input gpu: views are crop boxes
+            batches.append((views, indices))
             if len(batches) == args.input_batches:
                 break
         rates[f"{method} {input} input, one worker"] = len(batches) * args.batch / (time.perf_counter() - start)
         if input == "gpu":
             generator = torch.Generator().manual_seed(0)
-            on_device = [[t.to(run.device) for t in views] for views in batches]
-            run.device_views(*on_device[0], generator)  # warm-up
+            run.device_views(*device_batch(run.device_images, *batches[0]), generator)  # warm-up
             if run.device.type == "cuda":
                 torch.cuda.synchronize()
             start = time.perf_counter()
-            for views in on_device:
-                run.device_views(*views, generator)
+            for boxes, indices in batches:  # the batch gathered from the device cache, then its views
+                run.device_views(*device_batch(run.device_images, boxes, indices), generator)
             if run.device.type == "cuda":
                 torch.cuda.synchronize()
             rates[f"{method} gpu input, device views"] = len(batches) * args.batch / (time.perf_counter() - start)
@@ -116,56 +139,91 @@ def lightly_loop(images: Path, args: argparse.Namespace) -> float:
     return rate
 
 
+def device_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
+
+
+def save(args: argparse.Namespace, device: torch.device, results: dict, built: dict, ratios: dict | None = None,
+         inputs: dict | None = None) -> None:
+    """With ``--json``: the rows so far (written after every row, so a run stopped by a time limit keeps them)."""
+    if args.json is None:
+        return
+    rows = [{"row": key, "images_per_s": value, **({"cache_build_s": built[key]} if key in built and "gpu-input" in key else {})}
+            for key, value in results.items()]
+    setup = {"device": device_name(device), "batch": args.batch, "size": args.size, "scenes": args.scenes, "workers": args.workers,
+             "repeat": args.repeat, "precision": "bf16 autocast" if device.type == "cuda" else "fp32"}
+    args.json.write_text(json.dumps({"setup": setup, "training": rows, "ratios": ratios or {}, "input_alone": inputs or {}}, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--batch", type=int, default=256)
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--scenes", type=int, default=2048)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the model on the gpu-input runs")
+    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--size", type=int, default=None)
+    parser.add_argument("--scenes", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=None, help="input: gpu runs see every scene this many times per epoch")
+    parser.add_argument("--compile", choices=["off", "on", "both"], default="off", help="torch.compile the model of the ours rows")
+    parser.add_argument("--compile-rows", default="all",
+                        help="which ours rows --compile on/both compiles, e.g. samclr:gpu (compiling for a CPU takes minutes each)")
     parser.add_argument("--input-batches", type=int, default=4, help="batches timed for the input pipelines alone")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads in this process (0: torch's default); "
+    parser.add_argument("--threads", type=int, default=None, help="torch threads in this process (0: torch's default); "
                         "1 on a busy shared CPU, where two spinning threads make every small op many times slower")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows to this file")
     args = parser.parse_args()
+    device = resolve_device(args.device)
+    args = sized_for(args, device)
     if args.threads:
         torch.set_num_threads(args.threads)
+    compiles = {"off": (False,), "on": (True,), "both": (False, True)}[args.compile]
     with tempfile.TemporaryDirectory() as tmp:
         paths = generate(tmp, SyntheticConfig(scenes=args.scenes, scene_size=256, object_size=(64, 112), eval_train_per_class=1, eval_val_per_class=1))
         config = MaskerConfig("ground_truth", {"masks_root": str(paths.masks)}, min_area=1000)
         masker = config.build()
         boxes = {p: regions_of(masker, config, np.asarray(load_rgb(paths.images / p)), p).boxes for p in list_images(paths.images)}
         results, built = {}, {}
-        for method in ("simclr", "samclr"):
-            for input in ("cpu", "gpu"):
-                key = f"ours {method}" + (" gpu-input" if input == "gpu" else "")
-                results[key], built[key] = ours(method, paths.images, boxes, args, input)
+        for compile in compiles:
+            for method in ("simclr", "samclr"):
+                for input in ("cpu", "gpu"):
+                    if compile and args.compile_rows != "all" and f"{method}:{input}" not in args.compile_rows.split(","):
+                        continue
+                    key = f"ours {method}" + (" gpu-input" if input == "gpu" else "") + (" compiled" if compile else "")
+                    results[key], built[key] = ours(method, paths.images, boxes, args, input, compile)
+                    save(args, device, results, built)
         results["lightly loop"] = lightly_loop(paths.images, args)
+        save(args, device, results, built)
         inputs = {**input_rates("simclr", paths.images, boxes, args), **input_rates("samclr", paths.images, boxes, args)}
-    device = resolve_device(args.device)
-    name = torch.cuda.get_device_name() if device.type == "cuda" else "cpu"
-    print(f"ResNet18, {args.size} px views, batch {args.batch}, {args.workers} workers, {args.scenes} scenes of 256 px, on {name}"
-          + (", gpu-input compiled" if args.compile else ""))
+    name = device_name(device)
+    print(f"ResNet18, {args.size} px views, batch {args.batch}, {args.workers} workers, {args.scenes} scenes of 256 px "
+          f"(x{args.repeat} per epoch with input: gpu), on {name}"
+          + (", bf16 autocast" if device.type == "cuda" else ", fp32"))
     for key, value in results.items():
-        extra = f"   (cache built in {built[key]:.1f} s)" if key.endswith("gpu-input") else ""
-        print(f"{key:24s} {value:9.1f} images/s{extra}")
-    ratios = {
-        "samclr / simclr (cpu input)": results["ours samclr"] / results["ours simclr"],
-        "simclr gpu-input / cpu input": results["ours simclr gpu-input"] / results["ours simclr"],
-        "samclr gpu-input / cpu input": results["ours samclr gpu-input"] / results["ours samclr"],
-        "ours simclr / lightly": results["ours simclr"] / results["lightly loop"],
-        "simclr gpu-input / lightly": results["ours simclr gpu-input"] / results["lightly loop"],
-        "samclr gpu-input / lightly": results["ours samclr gpu-input"] / results["lightly loop"],
-    }
+        extra = f"   (cache built in {built[key]:.1f} s)" if "gpu-input" in key else ""
+        print(f"{key:33s} {value:9.1f} images/s{extra}")
+    pairs = [
+        ("samclr / simclr (cpu input)", "ours samclr", "ours simclr"),
+        ("samclr / simclr (gpu input)", "ours samclr gpu-input", "ours simclr gpu-input"),
+        ("simclr gpu-input / cpu input", "ours simclr gpu-input", "ours simclr"),
+        ("samclr gpu-input / cpu input", "ours samclr gpu-input", "ours samclr"),
+        ("ours simclr / lightly", "ours simclr", "lightly loop"),
+        ("simclr gpu-input / lightly", "ours simclr gpu-input", "lightly loop"),
+        ("samclr gpu-input / lightly", "ours samclr gpu-input", "lightly loop"),
+        ("samclr gpu-input compiled / simclr eager cpu input", "ours samclr gpu-input compiled", "ours simclr"),
+    ]
+    ratios = {name: results[a] / results[b] for name, a, b in pairs if a in results and b in results}
+    for key in ("ours simclr", "ours simclr gpu-input", "ours samclr", "ours samclr gpu-input"):
+        if key in results and f"{key} compiled" in results:
+            ratios[f"{key[5:]} compiled / eager"] = results[f"{key} compiled"] / results[key]
     for key, value in ratios.items():
-        print(f"{key:30s} {value:.3f}x")
+        print(f"{key:33s} {value:.3f}x")
     print(f"input pipelines alone, images/s (one core; {args.input_batches} batches):")
     for key, value in inputs.items():
         print(f"  {key:34s} {value:9.1f}")
     for method in ("simclr", "samclr"):
         ratio = inputs[f"{method} gpu input, one worker"] / inputs[f"{method} cpu input, one worker"]
         print(f"  {method} worker, gpu / cpu input      {ratio:.1f}x")
+    save(args, device, results, built, ratios, inputs)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from lightly.utils.benchmarking import knn_predict
 
 from selfsup.config import EvalConfig, ProbeProtocol
 from selfsup.data.evalsets import EvalSet, Preprocessing
@@ -75,6 +74,10 @@ def extract(
 
 def knn_top1(features: Features, num_classes: int, k: int = 200, t: float = 0.1, chunk: int = 1024) -> float:
     """Top-1 accuracy of a weighted KNN classifier (lightly's ``knn_predict``) on val features."""
+    # imported here: lightly.utils.benchmarking imports pytorch_lightning, torchmetrics and matplotlib,
+    # which training alone (e.g. bench/gpu_check.sh on a machine without them) does not need
+    from lightly.utils.benchmarking import knn_predict
+
     bank = F.normalize(features.train_x, dim=1).t().contiguous()
     k = min(k, bank.shape[1])
     correct = 0

@@ -22,7 +22,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +31,10 @@ import torch
 from masking.sampler import ViewSampler
 from selfsup.backbone import resnet18
 from selfsup.config import EvalConfig, TrainConfig
-from selfsup.data.cached_crops import CachedCrops, collate_padded
+from selfsup.data.cached_crops import CachedCrops, device_batch
 from selfsup.data.device_views import DeviceViews
 from selfsup.data.evalsets import EvalSet
-from selfsup.data.image_cache import ImageCache
+from selfsup.data.image_cache import DeviceImages, ImageCache
 from selfsup.data.images import PretrainImages, list_images
 from selfsup.evaluation import extract, knn_top1, linear_metrics
 from selfsup.methods import method_spec
@@ -131,7 +131,10 @@ class Pretraining:
         if self.cfg.input == "gpu":  # decode once; per step only crop boxes come from the workers
             paths = list(paths) if paths is not None else list_images(data_root)
             short_side = math.ceil(self.cfg.cache_scale * max(spec.size for spec in crops))
-            cache = ImageCache.build(data_root, paths, short_side, threads=max(1, self.cfg.workers))
+            cache = ImageCache.build(data_root, paths, short_side)  # on every core, before workers start
+            self.device_images = DeviceImages(cache, self.device)  # one copy to the device; batches gathered there
+            if self.device.type != "cpu":  # the device holds the pixels now; the host keeps only their layout
+                cache = replace(cache, pixels=np.empty(0, np.uint8))
             self.dataset = CachedCrops(cache, ViewSampler(crops, self.cfg.sampling, self.cfg.c), boxes_of)
             self.device_views = DeviceViews(crops)
         else:
@@ -204,7 +207,6 @@ class Pretraining:
             generator=torch.Generator().manual_seed(seed),
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
-            collate_fn=collate_padded if self.device_views is not None else None,
         )
         augment = torch.Generator().manual_seed(_epoch_seed(seed, 1))  # input: gpu's photometric draws
         self.model.train()
@@ -213,15 +215,14 @@ class Pretraining:
         start = time.perf_counter()
         on_step_start = getattr(self.model, "on_step_start", None)
         on_after_backward = getattr(self.model, "on_after_backward", None)
-        for i, (views, _) in enumerate(loader):
+        for i, (views, indices) in enumerate(loader):
             step = self.epoch * self.steps_per_epoch + i
             for group in self.optimizer.param_groups:
                 group["lr"] = float(self.lr[step])
             if on_step_start is not None:
                 on_step_start(step, len(self.lr))
-            if self.device_views is not None:
-                pixels, sizes, boxes = (t.to(self.device, non_blocking=True) for t in views)
-                views = self.device_views(pixels, sizes, boxes, augment)
+            if self.device_views is not None:  # views: crop boxes; the pixels are on the device already
+                views = self.device_views(*device_batch(self.device_images, views, indices), augment)
             else:
                 views = [v.to(self.device, non_blocking=True) for v in views]
             if self.device.type == "cuda":

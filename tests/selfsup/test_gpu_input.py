@@ -14,9 +14,9 @@ from scipy.stats import ks_2samp
 from masking.regions import enlarge_boxes
 from masking.sampler import IMAGENET_MEAN, IMAGENET_STD, CropSpec, Photometric, ViewSampler, simclr_photometric
 from masking.views import dino_views
-from selfsup.data.cached_crops import CachedCrops, collate_padded
+from selfsup.data.cached_crops import CachedCrops, device_batch
 from selfsup.data.device_views import DeviceViews, solarize
-from selfsup.data.image_cache import ImageCache
+from selfsup.data.image_cache import DeviceImages, ImageCache, gather_padded
 from selfsup.data.images import list_images, load_rgb
 
 ALPHA = 1e-3  # per statistic: a true match fails one of the ~10 comparisons below with p < 1 %
@@ -30,6 +30,13 @@ def photo(tmp_path_factory):
     root = tmp_path_factory.mktemp("photo")
     Image.fromarray(chelsea()).resize((160, 120), Image.BICUBIC).save(root / "cat.png")
     return root
+
+
+def batch_of(cache, dataset, draws):
+    """``draws`` items of image 0 as the training loop batches them: (pixels, sizes, boxes) on the device (CPU)."""
+    items = [dataset[0] for _ in range(draws)]
+    boxes = torch.stack([b for b, _ in items])
+    return device_batch(DeviceImages(cache, "cpu"), boxes, torch.tensor([i for _, i in items]))
 
 
 def cpu_views(image, crops, sampling, boxes, draws, seed):
@@ -48,7 +55,7 @@ def device_views(cache, crops, sampling, boxes, draws, seed, photometric=None, b
     width, height = cache.original_sizes[0]
     _, h, w = cache.images[0].shape
     for _ in range(math.ceil(draws / batch)):
-        (pixels, sizes, boxes_), _ = collate_padded([dataset[0] for _ in range(batch)])
+        pixels, sizes, boxes_ = batch_of(cache, dataset, batch)
         views.append(make(pixels, sizes, boxes_, generator))
         crop_boxes.append(boxes_ * torch.tensor([width / w, height / h, width / w, height / h]))
     return [torch.cat(v)[:draws] for v in zip(*views)], torch.cat(crop_boxes)[:draws]
@@ -112,12 +119,12 @@ def test_region_views_show_only_the_region_pixels():
     img[10:60, 10:60] = (255, 0, 0)
     img[50:110, 90:150] = (0, 255, 0)
     regions = np.array([[10, 10, 60, 60], [90, 50, 150, 110]])
-    cache = ImageCache(["squares"], [np.ascontiguousarray(img.transpose(2, 0, 1))], [(160, 120)], 120)
+    cache = ImageCache.from_arrays(["squares"], [np.ascontiguousarray(img.transpose(2, 0, 1))], [(160, 120)], 120)
     crops = (CropSpec(2, 24), CropSpec(3, 12, scale=(0.05, 0.4)))
     off = {"cj_prob": 0, "gray_prob": 0, "blur_prob": 0, "normalize": False}
     torch.manual_seed(0)
     dataset = CachedCrops(cache, ViewSampler(crops, "regions", c=1.0), lambda _: regions)
-    (pixels, sizes, boxes), _ = collate_padded([dataset[0] for _ in range(100)])
+    pixels, sizes, boxes = batch_of(cache, dataset, 100)
     views = DeviceViews(crops, Photometric(**off))(pixels, sizes, boxes, torch.Generator().manual_seed(0))
     assert [tuple(v.shape[1:]) for v in views] == [(3, 24, 24)] * 2 + [(3, 12, 12)] * 3
     means = torch.stack([v.mean((2, 3)) for v in views], 1)  # (draws, views, 3)
@@ -148,6 +155,50 @@ def test_cache_holds_each_image_decoded_and_resized_once(tmp_path):
     assert (inside[2] == 255).all() and (inside[:2] == 0).all()
 
 
+def test_cache_build_reads_exif_orientation_from_headers_and_threads_agree(tmp_path):
+    """The header pass sizes each slice as ``load_rgb`` decodes it (EXIF rotation applied); any
+    number of threads gives the same flat array."""
+    rng = np.random.default_rng(1)
+    for i in range(5):
+        exif = Image.Exif()
+        exif[0x0112] = 6 if i % 2 else 1  # 6: rotated 90 degrees, width and height swap
+        Image.fromarray(rng.integers(0, 256, (40 + i, 90, 3), dtype=np.uint8)).save(tmp_path / f"{i}.jpg", exif=exif)
+    one = ImageCache.build(tmp_path, list_images(tmp_path), short_side=30, threads=1)
+    many = ImageCache.build(tmp_path, list_images(tmp_path), short_side=30, threads=3)
+    assert np.array_equal(one.pixels, many.pixels) and np.array_equal(one.offsets, many.offsets)
+    for i, rel in enumerate(one.paths):
+        upright = load_rgb(tmp_path / rel)
+        assert one.original_sizes[i] == upright.size
+        expected = upright.resize(tuple(int(v) for v in one.shapes[i][::-1]), Image.BICUBIC)
+        assert np.array_equal(one.image(i), np.asarray(expected).transpose(2, 0, 1)), rel
+    assert one.shapes[1].tolist() == [round(30 * 90 / 41), 30]  # the rotated image is portrait
+    twice = ImageCache.build(tmp_path, ["3.jpg", "0.jpg", "3.jpg"], short_side=30)  # a repeated path: one slice
+    assert twice.paths == ["3.jpg", "0.jpg", "3.jpg"] and twice.offsets[0] == twice.offsets[2]
+    assert twice.nbytes == one.image(0).nbytes + one.image(3).nbytes
+    assert np.array_equal(twice.image(2), one.image(3)) and np.array_equal(twice.image(1), one.image(0))
+
+
+def test_device_batch_is_each_image_zero_padded(tmp_path):
+    """One gather gives what padding each image by hand gives, for any order and repeats."""
+    rng = np.random.default_rng(2)
+    arrays = [rng.integers(1, 256, (3, h, w), dtype=np.uint8) for h, w in ((5, 7), (9, 4), (6, 6), (1, 10))]
+    cache = ImageCache.from_arrays([str(i) for i in range(4)], arrays, [(a.shape[2], a.shape[1]) for a in arrays], 10)
+    indices = torch.tensor([2, 0, 3, 0, 1])
+    images, sizes = DeviceImages(cache, "cpu").batch(indices)
+    assert images.dtype == torch.uint8 and images.shape == (5, 3, 9, 10)
+    for row, i in zip(images, indices.tolist()):
+        expected = torch.zeros(3, 9, 10, dtype=torch.uint8)
+        expected[:, : arrays[i].shape[1], : arrays[i].shape[2]] = torch.from_numpy(arrays[i])
+        assert torch.equal(row, expected)
+    assert sizes.tolist() == [list(arrays[i].shape[1:]) for i in indices.tolist()]
+    # the GPU's one-gather path (run here on CPU tensors), with the int32 positions it uses there
+    flat = torch.from_numpy(cache.pixels)
+    for dtype in (torch.int32, torch.int64):
+        offsets = torch.from_numpy(cache.offsets).to(dtype)[indices]
+        shapes = torch.from_numpy(cache.shapes).to(dtype)[indices]
+        assert torch.equal(gather_padded(flat, offsets, shapes, 9, 10), images)
+
+
 # Per-crop augmentations (CropSpec.photometric) on the device path
 
 OFF = {"cj_prob": 0.0, "gray_prob": 0.0, "blur_prob": 0.0, "normalize": False}
@@ -157,10 +208,10 @@ WHOLE = {"scale": (1.0, 1.0), "ratio": (1.0, 1.0)}  # a square image's crop is t
 def views_of(pixels: np.ndarray, crops, draws: int, photometric=Photometric(), seed=0) -> torch.Tensor:
     """(draws, views, 3, s, s): views of one (s, s, 3) uint8 image made on the device (one size)."""
     size = pixels.shape[0]
-    cache = ImageCache(["image"], [np.ascontiguousarray(pixels.transpose(2, 0, 1))], [(size, size)], size)
+    cache = ImageCache.from_arrays(["image"], [np.ascontiguousarray(pixels.transpose(2, 0, 1))], [(size, size)], size)
     torch.manual_seed(seed)
     dataset = CachedCrops(cache, ViewSampler(crops))
-    (images, sizes, boxes), _ = collate_padded([dataset[0] for _ in range(draws)])
+    images, sizes, boxes = batch_of(cache, dataset, draws)
     return torch.stack(DeviceViews(crops, photometric)(images, sizes, boxes, torch.Generator().manual_seed(seed)), 1)
 
 
