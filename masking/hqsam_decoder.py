@@ -16,7 +16,7 @@ What each :class:`DecoderOptions` switch changes (each is measured on its own by
 - ``fold_hq``: HQ-SAM's mask is ``v_hq . (conv2(g(conv1(up))) + hq_features)`` with ``conv2`` a
   3x3 convolution 64 -> 32 at 256 x 256 and ``v_hq`` the HQ token's hypernetwork vector. The product
   with ``v_hq`` is linear, so it folds into ``conv2``: one 3x3 convolution 64 -> 1 per prompt with
-  weight ``v_hq^T W2`` (a grouped convolution over prompts), plus ``v_hq . hq_features`` computed
+  weight ``v_hq^T W2`` (:func:`_per_prompt_conv3x3`), plus ``v_hq . hq_features`` computed
   without repeating ``hq_features`` per prompt. Only the SAM mask the reference keeps (highest
   predicted IoU of the three multimask outputs) is multiplied out, not all four.
 - ``shared_layer0``: the first two-way block's image side does not depend on the prompt (points
@@ -98,7 +98,8 @@ class SplitHQDecoder(nn.Module):
         queries = point_embedding
         first = 0
         if self.options.shared_layer0:
-            if dense.shape[0] > 1 and not torch.equal(dense[:1].expand_as(dense), dense):
+            checkable = not torch.compiler.is_compiling()  # a data-dependent branch breaks the graph
+            if checkable and dense.shape[0] > 1 and not torch.equal(dense[:1].expand_as(dense), dense):
                 raise ValueError("hqsam: shared_layer0 needs the same dense prompt embedding for every prompt (points, no masks)")
             with timer("transformer layer 0"):
                 keys0 = (features + dense[:1]).flatten(2).permute(0, 2, 1)  # (1, hw, C)
@@ -159,7 +160,7 @@ class SplitHQDecoder(nn.Module):
                 weight = torch.einsum("bo,oikl->bikl", v_hq, conv2.weight.float()).to(dtype)  # (B, 64, 3, 3)
                 bias = v_hq @ conv2.bias.float()  # (B,)
                 _, ci, hh, ww = inner.shape
-                hq = F.conv2d(inner.reshape(1, b * ci, hh, ww), weight, padding=1, groups=b).reshape(b, hh * ww)
+                hq = _per_prompt_conv3x3(inner, weight).reshape(b, hh * ww)
                 feats = hq_features.reshape(hq_features.shape[1], hh * ww)
                 logits = (
                     torch.einsum("bc,bcp->bp", v_sam.to(dtype), up.reshape(b, -1, hh * ww))
@@ -175,6 +176,25 @@ class SplitHQDecoder(nn.Module):
             masks_sam = (v_sam[:, : n - 1].to(dtype) @ up.reshape(b, cu, hh * ww)).reshape(b, n - 1, hh, ww)
             masks_hq = (v_hq[:, None].to(dtype) @ up_hq.reshape(b, cu, hh * ww)).reshape(b, hh, ww)
             return masks_sam[rows, idx] + masks_hq
+
+
+def _per_prompt_conv3x3(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Prompt b's 3x3 convolution (padding 1) of ``x[b]`` (C, H, W) with ``weight[b]`` (C, 3, 3) -> (B, H, W).
+
+    The channels are contracted first (one batched matrix product to 9 planes per prompt), then
+    the 9 shifted planes are summed: measured on one CPU thread at 64 x 256 x 256, 6 ms per prompt
+    against 16 ms for the same thing as a grouped ``conv2d`` and 44 ms for the unfolded 64 -> 32
+    convolution and product.
+    """
+    b, c, h, w = x.shape
+    planes = torch.bmm(weight.reshape(b, c, 9).transpose(1, 2), x.reshape(b, c, h * w)).reshape(b, 3, 3, h, w)
+    planes = F.pad(planes, (1, 1, 1, 1))
+    out = planes[:, 0, 0, :h, :w].clone()
+    for dy in range(3):
+        for dx in range(3):
+            if dy or dx:
+                out += planes[:, dy, dx, dy : dy + h, dx : dx + w]
+    return out
 
 
 def _shared_first_block(
