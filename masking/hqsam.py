@@ -263,8 +263,8 @@ class BatchedMaskGenerator:
 
 
 def _bucket_sizes(cap: int) -> list[int]:
-    """Batch sizes a compiled decoder sees: powers of two from 16, and ``cap``."""
-    return sorted({min(2**k, cap) for k in range(4, max(4, cap.bit_length()) + 1)})
+    """Batch sizes a compiled decoder sees: ``cap`` / 4, ``cap`` / 2 and ``cap`` (three compilations)."""
+    return sorted({max(1, cap // 4), max(1, cap // 2), cap})
 
 
 def reference_generator(model: torch.nn.Module, settings: AMGSettings, points_per_batch: int = 64):  # noqa: ANN201
