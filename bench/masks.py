@@ -13,7 +13,7 @@ decoder restructurings of ``masking.hqsam_decoder`` switched on one at a time (`
 
 Printed in one table: milliseconds per image of each stage (encoder, prompt encoder, transformer
 layers, final attention, token heads (IoU head, hypernetwork MLPs), upscaling, HQ path, mask products,
-post-processing), images/s, the ratio to the reference, and the agreement of the masks with the
+post-processing; with ``--compile`` the two compiled halves are timed whole), images/s, the ratio to the reference, and the agreement of the masks with the
 reference's (count, and the IoU of each reference mask with its best match among ours).
 Stages of the reference are timed with forward hooks on its modules; its mask products, the
 per-prompt repeats of the image embedding and the rest of ``predict_masks`` are the decoder's time
@@ -72,6 +72,8 @@ STAGES = (
     "upscaling",
     "HQ path",
     "mask products",
+    "compiled transformer",  # --compile: the transformer's layers in one timed call
+    "compiled masks",  # --compile: upscaling, HQ path and mask products in one timed call
     "post-processing",
 )
 REST = "post-processing"

@@ -188,7 +188,8 @@ class BatchedMaskGenerator:
         )
 
         s = self.settings
-        timer = self.timer if not self.compile else untimed  # no stage timing inside compiled graphs
+        # no stage timing inside compiled graphs: a compiled call is timed whole
+        timer, whole = (untimed, self.timer) if self.compile else (self.timer, untimed)
         threshold = self.model.mask_threshold
         points = self.point_grids[view.layer] * np.array(view.crop_size)[None, ::-1]
         coords = torch.as_tensor(self.transform.apply_coords(points, view.crop_size), device=self.device)
@@ -206,7 +207,8 @@ class BatchedMaskGenerator:
             labels = torch.ones(len(pts), dtype=torch.int, device=self.device)
             with self.timer("prompt encoder"):
                 sparse, dense = self.model.prompt_encoder(points=(pts[:, None, :], labels[:, None]), boxes=None, masks=None)
-            hs, keys = self._tokens(features, image_pe, sparse.to(self.dtype), dense.to(self.dtype), timer=timer)
+            with whole("compiled transformer"):
+                hs, keys = self._tokens(features, image_pe, sparse.to(self.dtype), dense.to(self.dtype), timer=timer)
             with self.timer("token heads"):
                 iou, idx = self.decoder.heads(hs[:n])  # float32: the threshold comparison is exact
             if self.options.iou_first and s.pred_iou_thresh > 0:  # the IoU head reads only the IoU token
@@ -216,7 +218,8 @@ class BatchedMaskGenerator:
             for sub in range(0, len(survivors), mask_step):
                 sel = survivors[sub : sub + mask_step]
                 run = self._padded(sel, mask_step)
-                low_res = self._masks(hs[run], keys[run], idx[run], hq_features, timer=timer)[: len(sel)].float()
+                with whole("compiled masks"):
+                    low_res = self._masks(hs[run], keys[run], idx[run], hq_features, timer=timer)[: len(sel)].float()
                 score = iou[sel]
                 if not self.options.iou_first and s.pred_iou_thresh > 0:  # the reference's order
                     keep = score > s.pred_iou_thresh

@@ -27,12 +27,20 @@ def images():
 @pytest.mark.parametrize(
     "settings",
     [
-        AMGSettings(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0),
+        pytest.param(
+            AMGSettings(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0),
+            id="grid4-no-nms-two-images", marks=pytest.mark.slow,
+        ),
         # random weights predict IoUs of ~0.05-0.12: 0.08 drops some prompts before any upscaling
-        AMGSettings(points_per_side=4, pred_iou_thresh=0.08, stability_score_thresh=0.0, box_nms_thresh=1.0),
-        AMGSettings(points_per_side=3, pred_iou_thresh=0.08, stability_score_thresh=0.0, crop_n_layers=1, crop_nms_thresh=1.0, box_nms_thresh=1.0),
+        pytest.param(
+            AMGSettings(points_per_side=4, pred_iou_thresh=0.08, stability_score_thresh=0.0, box_nms_thresh=1.0),
+            id="grid4-iou-filter",
+        ),
+        pytest.param(  # 5 encoder passes per image (one crop layer), on both sides
+            AMGSettings(points_per_side=3, pred_iou_thresh=0.08, stability_score_thresh=0.0, crop_n_layers=1, crop_nms_thresh=1.0, box_nms_thresh=1.0),
+            id="crop-layer", marks=pytest.mark.slow,
+        ),
     ],
-    ids=["grid4-no-nms", "grid4-iou-filter", "crop-layer"],
 )
 def test_batched_generator_matches_the_reference(model, settings):
     # two images for one case (batched encoder); one for the others (5 encoder passes per image with crops)
