@@ -13,8 +13,9 @@ decoder restructurings of ``masking.hqsam_decoder`` switched on one at a time (`
 
 Printed in one table: milliseconds per image of each stage (encoder, prompt encoder, transformer
 layers, final attention, token heads (IoU head, hypernetwork MLPs), upscaling, HQ path, mask products,
-post-processing; with ``--compile`` the two compiled halves are timed whole), images/s, the ratio to the reference, and the agreement of the masks with the
-reference's (count, and the IoU of each reference mask with its best match among ours).
+post-processing; with ``--compile`` the two compiled halves are timed whole), images/s, the ratio
+to the reference, and the agreement of the masks with the reference's (count, and the IoU of each
+reference mask with its best match among ours).
 Stages of the reference are timed with forward hooks on its modules; its mask products, the
 per-prompt repeats of the image embedding and the rest of ``predict_masks`` are the decoder's time
 not spent in a hooked module. Post-processing is the rest of each run (filters, upsampling to the
