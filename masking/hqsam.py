@@ -12,14 +12,18 @@ different order:
 - the image encoder runs on a batch of images (and crops) at once;
 - the mask decoder gets hundreds of prompts per call (each prompt is its own batch element, so
   the chunk size does not change any result);
-- the predicted-IoU filter runs *before* upsampling (it only reads the decoder's IoU head), so
-  only surviving masks are upsampled to full resolution; the stability score and everything
-  after it are computed exactly as in the reference, on the GPU;
+- the decoder runs split (``masking.hqsam_decoder.SplitHQDecoder``): the two-way transformer and
+  the IoU head on every prompt, then upscaling, HQ-SAM's mask-feature path and the mask product
+  only on prompts above ``pred_iou_thresh`` (the IoU head reads only the IoU token), with HQ's last
+  convolution folded into the per-prompt hypernetwork vector and layer 0's image side computed
+  once per image; the stability score and everything after it are computed exactly as in the
+  reference, on the device;
 - masks stay boolean tensors on the device until the end: no run-length encoding.
 
-Optionally the encoder and decoder run in bf16/fp16 (weights cast, prompt encoder in float32). ``tests/masking/test_hqsam.py``
-checks agreement with the reference (mask IoU >= 0.98 per matched mask, same count +-2 %) and
-``bench/masks.py`` measures both side by side.
+Optionally the encoder and decoder run in bf16/fp16 (weights cast; prompt encoder and the decoder's
+token heads, hence the IoU threshold comparison, in float32). ``tests/masking/test_hqsam.py``
+checks agreement with the reference in float32 (mask IoU >= 0.98 per matched mask, same count)
+and ``bench/masks.py`` measures both side by side, per module.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torchvision.ops.boxes import batched_nms, box_area
+
+from masking.hqsam_decoder import DecoderOptions, SplitHQDecoder, Timer, untimed
 
 MODEL_TYPES = ("vit_tiny", "vit_b", "vit_l", "vit_h")
 
@@ -100,6 +106,8 @@ class BatchedMaskGenerator:
         prompt_batch: int = 256,
         upsample_budget: float = 2e9,
         compile: bool = False,
+        options: DecoderOptions = DecoderOptions(),
+        timer: Timer = untimed,
     ):
         from segment_anything_hq.utils.amg import build_all_layer_point_grids
         from segment_anything_hq.utils.transforms import ResizeLongestSide
@@ -110,17 +118,24 @@ class BatchedMaskGenerator:
             # an H100); the prompt encoder's Fourier features stay in float32
             model = copy.deepcopy(model).to(dtype)
             model.prompt_encoder.float()
-        if compile:
-            # fuses the decoder's elementwise work on per-prompt image embeddings: measured on an
-            # H100 with vit_h, 2.5 -> 6.0 images/s, for ~45 s of compilation once per process
-            model.mask_decoder = torch.compile(model.mask_decoder)
         self.model = model
+        self.decoder = SplitHQDecoder(model.mask_decoder, options)
+        self.options = options
+        self.compile = compile
+        self._tokens, self._masks = self.decoder.tokens, self.decoder.masks
+        if compile:
+            # static shapes: prompt chunks and survivor batches are padded to a few fixed sizes
+            # (``_padded``), so each size compiles once per process
+            self._tokens = torch.compile(self.decoder.tokens, dynamic=False)
+            self._masks = torch.compile(self.decoder.masks, dynamic=False)
         self.settings = settings
         self.dtype = dtype
         self.image_batch = image_batch
         self.prompt_batch = prompt_batch
         self.upsample_budget = upsample_budget
         """Bytes of full-resolution float logits upsampled at once (bounds memory on big images)."""
+        self.timer = timer
+        """Called with a stage name around each stage (``bench/masks.py`` passes a profiler)."""
         self.transform = ResizeLongestSide(model.image_encoder.img_size)
         self.point_grids = build_all_layer_point_grids(
             settings.points_per_side, settings.crop_n_layers, settings.crop_n_points_downscale_factor
@@ -149,11 +164,19 @@ class BatchedMaskGenerator:
         for start in range(0, len(views), self.image_batch):
             chunk = inputs[start : start + self.image_batch]
             batch = torch.stack([self.model.preprocess(x.to(self.device, torch.float32)) for x in chunk])
-            features, interm = self.model.image_encoder(batch.to(self.dtype))
+            with self.timer("encoder"):
+                features, interm = self.model.image_encoder(batch.to(self.dtype))
             for j, view in enumerate(views[start : start + self.image_batch]):
                 orig = images[view.image].shape[:2]
                 per_image[view.image].append(self._process_view(view, features[j : j + 1], [f[j : j + 1] for f in interm], orig))
         return [self._merge_crops(parts, image.shape[:2]) for parts, image in zip(per_image, images)]
+
+    def _padded(self, index: torch.Tensor, cap: int) -> torch.Tensor:
+        """With ``compile``: ``index`` padded (repeating its last entry) to the next of a few fixed sizes."""
+        if not self.compile or len(index) == 0:
+            return index
+        size = next((s for s in _bucket_sizes(cap) if s >= len(index)), cap)
+        return torch.cat([index, index[-1:].expand(size - len(index))])
 
     def _process_view(self, view: _View, features: torch.Tensor, interm: list[torch.Tensor], orig: tuple[int, int]) -> dict[str, torch.Tensor]:
         from segment_anything_hq.utils.amg import (
@@ -165,44 +188,56 @@ class BatchedMaskGenerator:
         )
 
         s = self.settings
+        # no stage timing inside compiled graphs: a compiled call is timed whole
+        timer, whole = (untimed, self.timer) if self.compile else (self.timer, untimed)
         threshold = self.model.mask_threshold
         points = self.point_grids[view.layer] * np.array(view.crop_size)[None, ::-1]
         coords = torch.as_tensor(self.transform.apply_coords(points, view.crop_size), device=self.device)
         h, w = view.crop_size
-        # full-resolution logits of 3 masks per prompt must fit in the upsampling budget
-        step = max(1, min(self.prompt_batch, int(self.upsample_budget / (3 * 4 * (1024 * 1024 + h * w)))))
+        with self.timer("HQ path"):
+            hq_features = self.decoder.image_side(features, interm)
+        image_pe = self.model.prompt_encoder.get_dense_pe().to(self.dtype)
+        # full-resolution float32 logits of the masks upsampled at once must fit in the budget
+        mask_step = max(1, min(self.prompt_batch, int(self.upsample_budget / (4 * (1024 * 1024 + h * w)))))
         masks, scores, boxes = [], [], []
-        for start in range(0, len(coords), step):
-            pts = coords[start : start + step]
+        for start in range(0, len(coords), self.prompt_batch):
+            pts = coords[start : start + self.prompt_batch]
+            n = len(pts)
+            pts = pts[self._padded(torch.arange(n, device=self.device), self.prompt_batch)]
             labels = torch.ones(len(pts), dtype=torch.int, device=self.device)
-            sparse, dense = self.model.prompt_encoder(points=(pts[:, None, :], labels[:, None]), boxes=None, masks=None)
-            low_res, iou = self.model.mask_decoder(
-                image_embeddings=features,
-                image_pe=self.model.prompt_encoder.get_dense_pe().to(self.dtype),
-                sparse_prompt_embeddings=sparse.to(self.dtype),
-                dense_prompt_embeddings=dense.to(self.dtype),
-                multimask_output=True,
-                hq_token_only=False,
-                interm_embeddings=interm,
-            )
-            low_res, iou = low_res.float().flatten(0, 1), iou.float().flatten(0, 1)
-            if s.pred_iou_thresh > 0:  # before upsampling: it reads only the IoU head
-                keep = iou > s.pred_iou_thresh
-                low_res, iou = low_res[keep], iou[keep]
-            if len(iou) == 0:
-                continue
-            logits = self.model.postprocess_masks(low_res[:, None], view.input_size, view.crop_size)[:, 0]
-            stability = calculate_stability_score(logits, threshold, s.stability_score_offset)
-            if s.stability_score_thresh > 0:
-                keep = stability >= s.stability_score_thresh
-                logits, iou = logits[keep], iou[keep]
-            binary = logits > threshold
-            del logits
-            box = batched_mask_to_box(binary)
-            keep = ~is_box_near_crop_edge(box, view.crop_box, [0, 0, orig[1], orig[0]])
-            masks.append(binary[keep])
-            scores.append(iou[keep])
-            boxes.append(box[keep])
+            with self.timer("prompt encoder"):
+                sparse, dense = self.model.prompt_encoder(points=(pts[:, None, :], labels[:, None]), boxes=None, masks=None)
+            with whole("compiled transformer"):
+                hs, keys = self._tokens(features, image_pe, sparse.to(self.dtype), dense.to(self.dtype), timer=timer)
+            with self.timer("token heads"):
+                iou, idx = self.decoder.heads(hs[:n])  # float32: the threshold comparison is exact
+            if self.options.iou_first and s.pred_iou_thresh > 0:  # the IoU head reads only the IoU token
+                survivors = torch.nonzero(iou > s.pred_iou_thresh)[:, 0]
+            else:
+                survivors = torch.arange(n, device=self.device)
+            for sub in range(0, len(survivors), mask_step):
+                sel = survivors[sub : sub + mask_step]
+                run = self._padded(sel, mask_step)
+                with whole("compiled masks"):
+                    low_res = self._masks(hs[run], keys[run], idx[run], hq_features, timer=timer)[: len(sel)].float()
+                score = iou[sel]
+                if not self.options.iou_first and s.pred_iou_thresh > 0:  # the reference's order
+                    keep = score > s.pred_iou_thresh
+                    low_res, score = low_res[keep], score[keep]
+                if len(score) == 0:
+                    continue
+                logits = self.model.postprocess_masks(low_res[:, None], view.input_size, view.crop_size)[:, 0]
+                stability = calculate_stability_score(logits, threshold, s.stability_score_offset)
+                if s.stability_score_thresh > 0:
+                    keep = stability >= s.stability_score_thresh
+                    logits, score = logits[keep], score[keep]
+                binary = logits > threshold
+                del logits
+                box = batched_mask_to_box(binary)
+                keep = ~is_box_near_crop_edge(box, view.crop_box, [0, 0, orig[1], orig[0]])
+                masks.append(binary[keep])
+                scores.append(score[keep])
+                boxes.append(box[keep])
         if not masks:
             empty = torch.zeros((0, *orig), dtype=torch.bool, device=self.device)
             return {"masks": empty, "scores": torch.zeros(0, device=self.device), "boxes": torch.zeros((0, 4), device=self.device), "crop_boxes": torch.zeros((0, 4), device=self.device)}
@@ -228,6 +263,11 @@ class BatchedMaskGenerator:
             )
             data = {k: v[keep] for k, v in data.items()}
         return data["masks"].cpu().numpy(), data["scores"].float().cpu().numpy()
+
+
+def _bucket_sizes(cap: int) -> list[int]:
+    """Batch sizes a compiled decoder sees: ``cap`` / 4, ``cap`` / 2 and ``cap`` (three compilations)."""
+    return sorted({max(1, cap // 4), max(1, cap // 2), cap})
 
 
 def reference_generator(model: torch.nn.Module, settings: AMGSettings, points_per_batch: int = 64):  # noqa: ANN201

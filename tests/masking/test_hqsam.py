@@ -10,6 +10,7 @@ import torch
 from skimage import data
 
 from masking.hqsam import AMGSettings, BatchedMaskGenerator, agreement, build_hqsam, reference_generator
+from masking.hqsam_decoder import DecoderOptions, SplitHQDecoder
 from masking.maskers import MaskerConfig, regions_of_batch
 
 
@@ -26,24 +27,97 @@ def images():
 @pytest.mark.parametrize(
     "settings",
     [
-        AMGSettings(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0),
-        AMGSettings(points_per_side=3, pred_iou_thresh=0.0, stability_score_thresh=0.0, crop_n_layers=1, crop_nms_thresh=1.0, box_nms_thresh=1.0),
+        pytest.param(
+            AMGSettings(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0),
+            id="grid4-no-nms-two-images", marks=pytest.mark.slow,
+        ),
+        # random weights predict IoUs of ~0.05-0.12: 0.08 drops some prompts before any upscaling
+        pytest.param(
+            AMGSettings(points_per_side=4, pred_iou_thresh=0.08, stability_score_thresh=0.0, box_nms_thresh=1.0),
+            id="grid4-iou-filter",
+        ),
+        pytest.param(  # 5 encoder passes per image (one crop layer), on both sides
+            AMGSettings(points_per_side=3, pred_iou_thresh=0.08, stability_score_thresh=0.0, crop_n_layers=1, crop_nms_thresh=1.0, box_nms_thresh=1.0),
+            id="crop-layer", marks=pytest.mark.slow,
+        ),
     ],
-    ids=["grid4-no-nms", "crop-layer"],
 )
 def test_batched_generator_matches_the_reference(model, settings):
-    imgs = images() if settings.crop_n_layers == 0 else images()[:1]  # 5 encoder passes per image with crops
+    # two images for one case (batched encoder); one for the others (5 encoder passes per image with crops)
+    imgs = images() if settings.pred_iou_thresh == 0 else images()[:1]
     ours = BatchedMaskGenerator(model, settings, image_batch=2, prompt_batch=7).generate(imgs)
     reference = reference_generator(model, settings, points_per_batch=5)
     for image, (masks, scores) in zip(imgs, ours):
         ref = reference.generate(image)
         ref_masks = np.stack([r["segmentation"] for r in ref])
         stats = agreement(masks, ref_masks)
-        assert stats["reference"] >= 8, "the comparison needs many masks"
-        assert abs(stats["ours"] - stats["reference"]) <= 0.02 * stats["reference"], stats
+        assert stats["reference"] >= 6, "the comparison needs many masks"
+        assert stats["ours"] == stats["reference"], stats
         assert stats["min_iou"] >= 0.98, stats
         assert masks.shape[1:] == image.shape[:2] and masks.dtype == bool and scores.dtype == np.float32
         assert np.allclose(np.sort(scores), np.sort([r["predicted_iou"] for r in ref]), atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def decoder_inputs(model):
+    """One image's encoder output and 5 point prompts, and the reference decoder's answer for them."""
+    from segment_anything_hq.utils.transforms import ResizeLongestSide
+
+    image = images()[0]
+    t = ResizeLongestSide(model.image_encoder.img_size)
+    with torch.no_grad():
+        x = model.preprocess(torch.as_tensor(t.apply_image(image)).permute(2, 0, 1).float()[None])
+        features, interm = model.image_encoder(x)
+        pts = torch.as_tensor(t.apply_coords(np.array([[10, 10], [60, 30], [100, 120], [30, 90], [64, 64]], float), image.shape[:2]), dtype=torch.float32)
+        sparse, dense = model.prompt_encoder(points=(pts[:, None], torch.ones(5, 1)), boxes=None, masks=None)
+        pe = model.prompt_encoder.get_dense_pe()
+        low_res, iou = model.mask_decoder(features, pe, sparse, dense, multimask_output=True, hq_token_only=False, interm_embeddings=interm)
+    return (features, interm, pe, sparse, dense), (low_res[:, 0], iou[:, 0])
+
+
+@pytest.mark.parametrize("options", [DecoderOptions.none(), DecoderOptions(fold_hq=True, shared_layer0=False), DecoderOptions(fold_hq=False, shared_layer0=True), DecoderOptions()], ids=["none", "fold_hq", "shared_layer0", "all"])
+def test_each_decoder_restructuring_gives_the_reference_decoders_logits(model, decoder_inputs, options):
+    (features, interm, pe, sparse, dense), (ref_logits, ref_iou) = decoder_inputs
+    decoder = SplitHQDecoder(model.mask_decoder, options)
+    with torch.no_grad():
+        hs, keys = decoder.tokens(features, pe, sparse, dense)
+        iou, idx = decoder.heads(hs)
+        logits = decoder.masks(hs, keys, idx, decoder.image_side(features, interm))
+    assert torch.allclose(iou, ref_iou, atol=1e-5)
+    assert logits.shape == ref_logits.shape
+    assert torch.allclose(logits, ref_logits, atol=1e-3 * ref_logits.abs().max().item())
+    assert ((logits > 0) == (ref_logits > 0)).float().mean() > 0.999
+
+
+def test_iou_first_computes_masks_only_for_prompts_above_the_threshold(model):
+    image = images()[0]
+    settings = AMGSettings(points_per_side=4, pred_iou_thresh=0.09, stability_score_thresh=0.0)
+    generator = BatchedMaskGenerator(model, settings)
+    seen_iou, mask_batches = [], []
+    heads, masks = generator.decoder.heads, generator._masks
+
+    def recording_heads(hs):
+        out = heads(hs)
+        seen_iou.append(out[0])
+        return out
+
+    def recording_masks(hs, *rest, **kw):
+        mask_batches.append(len(hs))
+        return masks(hs, *rest, **kw)
+
+    generator.decoder.heads, generator._masks = recording_heads, recording_masks
+    generator.generate([image])
+    above = int((torch.cat(seen_iou) > 0.09).sum())
+    assert 0 < above < 16, "the threshold must split the prompts for this test to mean anything"
+    assert sum(mask_batches) == above
+
+
+def test_shared_layer0_refuses_prompts_with_different_dense_embeddings(model, decoder_inputs):
+    (features, _, pe, sparse, dense), _ = decoder_inputs
+    dense = dense.clone()
+    dense[1] += 1
+    with pytest.raises(ValueError, match="shared_layer0 needs the same dense prompt embedding"):
+        SplitHQDecoder(model.mask_decoder).tokens(features, pe, sparse, dense)
 
 
 def test_default_nms_and_thresholds_agree_too(model):
