@@ -11,8 +11,6 @@ no untrained state to compare with).
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -23,7 +21,7 @@ from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import EvalSet
 from selfsup.encoders import FrozenEncoder, build_encoder
 from selfsup.evaluation import extract, knn_top1, linear_metrics
-from selfsup.training import CheckpointWriteError, Metrics, resolve_device
+from selfsup.training import Metrics, resolve_device, save_checkpoint
 
 
 class FrozenEvaluation:
@@ -80,16 +78,7 @@ class FrozenEvaluation:
 
     def save(self, path: str | Path) -> None:
         """Written atomically, as ``Pretraining.save``."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            torch.save(self.state_dict(), tmp)
-            os.replace(tmp, path)
-        except (OSError, RuntimeError) as err:
-            raise CheckpointWriteError(f"could not write checkpoint {path}: {err}") from err
-        finally:
-            tmp.unlink(missing_ok=True)
+        save_checkpoint(self.state_dict(), path)
 
     def restore(self, path: str | Path) -> None:
         self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

@@ -90,6 +90,22 @@ def _flat(config: dict) -> dict:
     return out
 
 
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then an atomic rename: a crash mid-write
+    leaves the previous checkpoint intact; a failed write is one ``CheckpointWriteError``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # disk full, quota, file-size limit: torch may wrap the OSError
+        intact = "the previous checkpoint is intact" if path.exists() else "there is no earlier checkpoint"
+        raise CheckpointWriteError(f"could not write checkpoint {path}: {err}; {intact}") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
 
@@ -179,17 +195,7 @@ class Pretraining:
 
     def save(self, path: str | Path) -> None:
         """Write a checkpoint atomically: a crash mid-write leaves the previous one intact."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            torch.save(self.state_dict(), tmp)
-            os.replace(tmp, path)
-        except (OSError, RuntimeError) as err:  # disk full, quota, file-size limit: torch may wrap the OSError
-            intact = "the previous checkpoint is intact" if path.exists() else "there is no earlier checkpoint"
-            raise CheckpointWriteError(f"could not write checkpoint {path}: {err}; {intact}") from err
-        finally:
-            tmp.unlink(missing_ok=True)
+        save_checkpoint(self.state_dict(), path)
 
     def restore(self, path: str | Path) -> None:
         self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
