@@ -20,13 +20,17 @@ KNN_PREFIX = "knn_top1/"
 
 
 def varying_axes(plan: Any) -> tuple[list[str], dict[str, dict[str, str]]]:
-    """The grid axes (and ``dataset``, ``seed``) whose values differ between the plan's trials, and
-    per trial key its values of them (``-`` where a trial ignores the axis, e.g. ``c`` of SimCLR)."""
-    names = ["method", *[k for k in plan.sweep.grid if k != "method"], "dataset", "seed"]
+    """The sweep's axes with more than one value (grid axes, ``dataset``, ``seed``) that tell the
+    plan's trials apart (the names of the trial keys, ``orchestrator.plan``), and per trial key its
+    values of them (``-`` where a trial ignores the axis, e.g. ``c`` or ``masker`` of SimCLR)."""
+    sweep = plan.sweep
+    lists = {**{k: v for k, v in sweep.grid.items()}, "dataset": list(sweep.datasets), "seed": list(sweep.seeds)}
     params = {t.key: t.params() for t in plan.trials}
-    axes = [k for k in dict.fromkeys(names) if len({str(p.get(k, "-")) for p in params.values()}) > 1]
-    if "method" not in axes:
-        axes.insert(0, "method")  # a table row names its method even when all trials share it
+    axes = [
+        k for k, v in lists.items()
+        if len(v) > 1 and len({str(p.get(k, "-")) for p in params.values()}) > 1
+    ]
+    axes = ["method", *[k for k in axes if k != "method"]]  # a row names its method even when all trials share it
     return axes, {key: {k: str(p.get(k, "-")) for k in axes} for key, p in params.items()}
 
 

@@ -1,0 +1,170 @@
+"""The sweep's console: what a person sees, what goes to the log file, and what MLflow holds for them."""
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from masking.storage import location
+from orchestrator.console import LOG_FILE, Console, StoreProgress
+from orchestrator.plan import make_plan
+from orchestrator.config import load_sweep
+from orchestrator.trial_table import TrialTable, varying_axes
+from tests.orchestrator.test_sweep import SWEEP
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write_sweep(root: Path, epochs: int = 2) -> Path:
+    """The tests' tiny sweep with a second value of c: trials simclr, samclr c=1.3, samclr c=2.0."""
+    path = root / "tiny.yaml"
+    path.write_text(SWEEP.format(root=root, epochs=epochs).replace("  masker: [gt]\n", "  masker: [gt]\n  c: [1.3, 2.0]\n"))
+    return path
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_store_progress_draws_a_bar_with_its_eta():
+    clock = Clock()
+    progress = StoreProgress("scenes/gt", 0, 400, print, clock=clock)
+    clock.now = 10.0
+    assert progress.line(100) == "regions scenes/gt [#####...............] 100/400 images, 30 s left"
+    clock.now = 20.0  # images kept from an interrupted run do not count towards the rate
+    resumed = StoreProgress("scenes/gt", 200, 400, print, clock=lambda: 0.0)
+    resumed.clock = clock
+    assert resumed.line(300).endswith("300/400 images, 20 s left")
+    assert progress.line(400).endswith("400/400 images")
+
+
+def test_store_progress_without_a_console_logs_every_tenth():
+    lines = []
+    progress = StoreProgress("scenes/gt", 0, 100, lines.append)
+    for done in (5, 10, 15, 30, 100):
+        progress.update(done)
+    assert lines == ["regions scenes/gt: 10/100 images", "regions scenes/gt: 30/100 images", "regions scenes/gt: 100/100 images"]
+
+
+def test_trial_table_shows_the_axes_that_vary_the_epoch_and_the_latest_knn(tmp_path):
+    plan = make_plan(load_sweep(str(write_sweep(tmp_path))), base=tmp_path)
+    axes, values = varying_axes(plan)
+    assert axes == ["method", "c"]  # masker, epochs, dataset and seed are the same in every trial
+    assert values == {"simclr": {"method": "simclr", "c": "-"}, "samclr,c=1.3": {"method": "samclr", "c": "1.3"},
+                      "samclr,c=2.0": {"method": "samclr", "c": "2.0"}}
+    shown = []
+    table = TrialTable.of(plan)
+    table.every_s = 3600.0
+    trial = {key: SimpleNamespace(config={"trial": {"key": key}}) for key in values}
+    console = Console(stream=io.StringIO())
+    with console.captured():
+        for t in trial.values():
+            table.on_trial_start(0, [], t)
+        table.on_trial_result(0, [], trial["samclr,c=2.0"], {"epoch": 1, "train/loss": 4.0, "knn_top1/shapes": 0.25})
+        table.on_trial_result(0, [], trial["samclr,c=2.0"], {"epoch": 2, "train/loss": 3.0, "knn_top1/shapes": 0.5})
+        table.on_trial_complete(0, [], trial["samclr,c=2.0"])
+    shown = console.stream.getvalue().splitlines()
+    first, last = shown[:4], shown[4:]
+    assert first[0].split() == ["method", "c", "status", "epoch"] and len(first) == 4  # once all trials started
+    assert last[0].split() == ["method", "c", "status", "epoch", "knn", "shapes"]
+    assert last[3].split() == ["samclr", "2.0", "done", "2/2", "0.500"]
+    assert last[1].split() == ["simclr", "-", "running", "0/2", "-"]
+    assert not any("train/loss" in line for line in shown)
+
+
+def test_quiet_console_sends_every_output_to_the_log_file_and_moves_it_to_the_run_folder(tmp_path):
+    """Python prints, raw writes to file descriptors 1 and 2 and child processes' output go to the
+    log file; the console's own lines go to the person (and the file); the file moves into the
+    run folder when the sweep names it, and the descriptors are restored afterwards."""
+    stream = io.StringIO()
+    console = Console(stream=stream)
+    run_dir = location(str(tmp_path / "run"))
+    with console.captured():
+        print("a python print")
+        os.write(1, b"raw fd 1\n")
+        os.write(2, b"raw fd 2\n")
+        subprocess.run([sys.executable, "-c", "import sys; print('child out'); print('child err', file=sys.stderr)"], check=True)
+        console("for the person")
+        console.detail("for the file")
+        first = console.log_path
+        console.use_run_folder(run_dir)
+        print("after the move")
+    log = (tmp_path / "run" / LOG_FILE).read_text()
+    for text in ("a python print", "raw fd 1", "raw fd 2", "child out", "child err", "for the person", "for the file", "after the move"):
+        assert text in log, text
+    assert not first.exists()
+    assert stream.getvalue().splitlines() == ["for the person", f"Ray, Ray Data and Tune logs: {tmp_path / 'run' / LOG_FILE}"]
+    print("back on stdout")  # pytest's capture again, not the log file
+    assert "back on stdout" not in (tmp_path / "run" / LOG_FILE).read_text()
+
+
+@pytest.mark.slow
+def test_sweep_console_is_short_and_mlflow_holds_previews_and_loadable_backbones(tmp_path):
+    """The CLI on a real tiny sweep (3 trials): Ray's and Tune's output only in sweep.log; the
+    console has the trial table of the varying axes and the results; the experiment opens as model
+    training; child runs are named by their axes and carry them as params; the parent run holds a
+    preview per masker; each child run holds its final backbone, which torchvision's ResNet loads
+    with the weights of the trial's last checkpoint."""
+    from mlflow import MlflowClient
+
+    from selfsup.backbone import load_backbone
+
+    sweep = write_sweep(tmp_path)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "orchestrator.sweep", str(sweep)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout.splitlines()
+    run_dir = next((tmp_path / "runs").glob("tiny-*"))
+    log = (run_dir / LOG_FILE).read_text()
+    assert "Started a local Ray instance" in log and "pid=" in log  # Ray's start and the trials' relayed output
+    for noise in ("pid=", "Started a local Ray instance", "Configuration for experiment", "trial/train"):
+        assert noise not in done.stdout and noise not in done.stderr, noise
+    assert out[0] == "sweep tiny: 3 trials, 1 region jobs"
+    tables = [i for i, line in enumerate(out) if line.split()[:4] == ["method", "c", "status", "epoch"]]
+    assert tables, done.stdout
+    final = out[tables[-1] + 1 : tables[-1] + 4]
+    assert sorted(line.split()[:4] for line in final) == [["samclr", "1.3", "done", "2/2"], ["samclr", "2.0", "done", "2/2"], ["simclr", "-", "done", "2/2"]]
+    assert any(line.startswith("| samclr,c=2.0 |") for line in out) and out[-1] == f"Ray, Ray Data and Tune logs: {run_dir / LOG_FILE}"
+    assert len(out) < len(log.splitlines())
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("tiny")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = client.search_runs([experiment.experiment_id])
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    children = {r.info.run_name: r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert sorted(children) == ["samclr c=1.3", "samclr c=2.0", "simclr"]
+    assert {(r.data.params["method"], r.data.params["c"]) for r in children.values()} == {("simclr", "-"), ("samclr", "1.3"), ("samclr", "2.0")}
+
+    previews = {a.path for a in client.list_artifacts(parent.info.run_id, "previews")}
+    assert previews == {"previews/scenes--gt.png"}
+    with Image.open(client.download_artifacts(parent.info.run_id, "previews/scenes--gt.png", str(tmp_path))) as png:
+        assert png.format == "PNG" and png.width > png.height  # 4 images, each with 3 view pairs beside it
+
+    histories = {}
+    for trial_dir in run_dir.iterdir():
+        checkpoints = sorted(trial_dir.glob("checkpoint_*"))
+        if checkpoints:
+            history = json.loads((checkpoints[-1] / "history.json").read_text())
+            histories[history["run_id"]] = checkpoints[-1] / "state.pt"
+    for name, run in children.items():
+        folder = Path(client.download_artifacts(run.info.run_id, "backbone", str(tmp_path / name)))
+        assert json.loads((folder / "backbone.json").read_text()) == {"architecture": "resnet18", "width": 8, "stem": "cifar", "feature_dim": 64}
+        model = load_backbone(folder)
+        assert isinstance(model, torchvision.models.ResNet)
+        trained = torch.load(histories[run.info.run_id], map_location="cpu", weights_only=True)["model"]
+        weights = {k.removeprefix("backbone."): v for k, v in trained.items() if k.startswith("backbone.")}
+        assert weights.keys() == model.state_dict().keys()
+        assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items()), name
