@@ -270,33 +270,38 @@ def _seconds(s: float) -> str:
 
 class StoreProgress:
     """A region store's progress: ``update(done)`` draws ``[#####.....] done/total images, ETA``.
+    The rate is measured from the first batch that came back, so the actors' start-up (seconds
+    to minutes: HQ-SAM loads its weights) does not inflate the ETA; the first line has none.
     Without a console, a line to ``log`` every tenth of the images (what the sweep printed before)."""
 
     def __init__(self, label: str, done: int, total: int, log: Callable[[str], None], clock: Callable[[], float] = time.monotonic):
-        self.label, self.start_done, self.total, self.log, self.clock = label, done, total, log, clock
-        self.started = clock()
-        self.last_shown = self.started
+        self.label, self.total, self.log, self.clock = label, total, log, clock
+        self.first: tuple[float, int] | None = None
+        self.last_shown: float | None = None
         self.reported = done
 
     def line(self, done: int) -> str:
         share = done / self.total if self.total else 1.0
         bar = "#" * int(20 * share) + "." * (20 - int(20 * share))
-        elapsed = self.clock() - self.started
-        rate = (done - self.start_done) / elapsed if elapsed > 0 else 0.0
-        eta = f", {_seconds((self.total - done) / rate)} left" if rate > 0 and done < self.total else ""
+        eta = ""
+        if self.first is not None and done < self.total:
+            elapsed, rate_done = self.clock() - self.first[0], done - self.first[1]
+            if elapsed > 0 and rate_done > 0:
+                eta = f", {_seconds((self.total - done) * elapsed / rate_done)} left"
         return f"regions {self.label} [{bar}] {done}/{self.total} images{eta}"
 
     def update(self, done: int) -> None:
+        now = self.clock()
         console = _ACTIVE if _ACTIVE is not None and self.log is _ACTIVE else None
         if console is None:
             if done - self.reported >= self.total / 10:
                 self.log(f"regions {self.label}: {done}/{self.total} images")
                 self.reported = done
-            return
-        now = self.clock()
-        if console.tty or now - self.last_shown >= EVERY_S:
+        elif console.tty or self.last_shown is None or now - self.last_shown >= EVERY_S:
             console.in_place(self.line(done))
             self.last_shown = now
+        if self.first is None:
+            self.first = (now, done)
 
 
 def store_progress(label: str, done: int, total: int, log: Callable[[str], None]) -> StoreProgress:

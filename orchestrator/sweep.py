@@ -51,6 +51,7 @@ from orchestrator.tracking import (
     finish_run,
     log_files,
     open_experiment,
+    runs_page,
     start_sweep,
 )
 from orchestrator.trial import gpu_memory_share
@@ -368,9 +369,9 @@ def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, s
         log(f"report: {report} with results.csv and knn_curves.png (artifacts under report/)")
     if uri.startswith("sqlite:"):
         log(f"MLflow UI: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
-        log(f"then open http://127.0.0.1:5000/#/experiments/{state['experiment_id']}/runs")
+        log(f"then open {runs_page('http://127.0.0.1:5000', state['experiment_id'])}")
     else:
-        log(f"MLflow: {uri.rstrip('/')}/#/experiments/{state['experiment_id']}/runs")
+        log(f"MLflow: {runs_page(uri, state['experiment_id'])}")
     return failed
 
 

@@ -142,6 +142,20 @@ def start_sweep(uri: str, experiment_id: str, sweep_name: str, tags: Mapping[str
     return run.info.run_id
 
 
+def runs_page(base: str, experiment_id: str) -> str:
+    """The link to an experiment's runs in the MLflow 3 UI (read in its 3.17 bundle): the model
+    training view (``workflowType``: the UI otherwise opens on its GenAI view, whatever the
+    experiment's tag), the parent and its trials in one flat list sorted by name (the UI nests
+    children under a collapsed parent when runs are sorted by date, its default), charts beside it
+    (``compareRunsMode=CHART``: each trial's KNN curve)."""
+    from urllib.parse import urlencode
+
+    query = urlencode(
+        {"workflowType": "machine_learning", "compareRunsMode": "CHART", "orderByKey": "tags.`mlflow.runName`", "orderByAsc": "true"}
+    )
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
+
+
 def run_name(trial_id: str) -> str:
     """A trial's run name in the UI: its key with spaces for the commas (``samclr masker=gt c=1.3``)."""
     return trial_id.replace(",", " ")

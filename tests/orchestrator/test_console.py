@@ -3,8 +3,14 @@
 import io
 import json
 import os
+import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -38,16 +44,17 @@ class Clock:
         return self.now
 
 
-def test_store_progress_draws_a_bar_with_its_eta():
+def test_store_progress_draws_a_bar_with_an_eta_from_the_rate_since_the_first_batch():
     clock = Clock()
     progress = StoreProgress("scenes/gt", 0, 400, print, clock=clock)
-    clock.now = 10.0
-    assert progress.line(100) == "regions scenes/gt [#####...............] 100/400 images, 30 s left"
-    clock.now = 20.0  # images kept from an interrupted run do not count towards the rate
-    resumed = StoreProgress("scenes/gt", 200, 400, print, clock=lambda: 0.0)
-    resumed.clock = clock
-    assert resumed.line(300).endswith("300/400 images, 20 s left")
-    assert progress.line(400).endswith("400/400 images")
+    clock.now = 60.0  # the actors took a minute to start: not counted in the rate
+    assert progress.line(40) == "regions scenes/gt [##..................] 40/400 images"
+    progress.update(40)
+    clock.now = 70.0
+    assert progress.line(100) == "regions scenes/gt [#####...............] 100/400 images, 50 s left"
+    clock.now = 150.0
+    assert progress.line(220) == "regions scenes/gt [###########.........] 220/400 images, 1 min 30 s left"
+    assert progress.line(400) == "regions scenes/gt [####################] 400/400 images"
 
 
 def test_store_progress_without_a_console_logs_every_tenth():
@@ -110,8 +117,19 @@ def test_quiet_console_sends_every_output_to_the_log_file_and_moves_it_to_the_ru
     assert "back on stdout" not in (tmp_path / "run" / LOG_FILE).read_text()
 
 
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """The CLI, as a person runs it, on a real tiny sweep of 3 trials (2 epochs): (folder, result)."""
+    root = tmp_path_factory.mktemp("swept")
+    sweep = write_sweep(root)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "orchestrator.sweep", str(sweep)], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return root, done
+
+
 @pytest.mark.slow
-def test_sweep_console_is_short_and_mlflow_holds_previews_and_loadable_backbones(tmp_path):
+def test_sweep_console_is_short_and_mlflow_holds_previews_and_loadable_backbones(swept):
     """The CLI on a real tiny sweep (3 trials): Ray's and Tune's output only in sweep.log; the
     console has the trial table of the varying axes and the results; the experiment opens as model
     training; child runs are named by their axes and carry them as params; the parent run holds a
@@ -121,10 +139,7 @@ def test_sweep_console_is_short_and_mlflow_holds_previews_and_loadable_backbones
 
     from selfsup.backbone import load_backbone
 
-    sweep = write_sweep(tmp_path)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "orchestrator.sweep", str(sweep)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    tmp_path, done = swept
     out = done.stdout.splitlines()
     run_dir = next((tmp_path / "runs").glob("tiny-*"))
     log = (run_dir / LOG_FILE).read_text()
@@ -168,3 +183,62 @@ def test_sweep_console_is_short_and_mlflow_holds_previews_and_loadable_backbones
         weights = {k.removeprefix("backbone."): v for k, v in trained.items() if k.startswith("backbone.")}
         assert weights.keys() == model.state_dict().keys()
         assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items()), name
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rendered(url: str, budget_ms: int = 30000, screenshot: Path | None = None) -> str:
+    """The page's DOM after headless Chromium ran its scripts for ``budget_ms`` of virtual time."""
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1600,1000", f"--virtual-time-budget={budget_ms}"]
+    if screenshot is not None:
+        subprocess.run([*flags, f"--screenshot={screenshot}", url], capture_output=True, timeout=300, check=True)
+    return subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=300, check=True).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (Debian: apt-get install chromium)")
+def test_mlflow_ui_link_shows_the_parent_its_trials_and_their_knn_chart(swept):
+    """``mlflow ui`` on the sweep's database, the link the sweep printed, in headless Chromium: the
+    model-training view, a runs list with the parent run and every trial, and a KNN chart with a
+    drawn curve per trial. The screenshot is kept beside the test's files (docs/mlflow_ui.png is one)."""
+    tmp_path, done = swept
+    link = next(line for line in done.stdout.splitlines() if line.startswith("then open ")).removeprefix("then open ")
+    port = free_port()
+    url = link.replace("http://127.0.0.1:5000/", f"http://127.0.0.1:{port}/")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", f"sqlite:///{tmp_path}/mlflow.db", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        for _ in range(600):  # the server's start (seconds to a minute on a busy machine)
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        trials = ["samclr c=1.3", "samclr c=2.0", "simclr"]
+        for _ in range(3):  # a page still loading its runs when the budget ran out is loaded again
+            dom = rendered(url, screenshot=tmp_path / "mlflow_ui.png")
+            if all(f"{t} (knn_top1/shapes)" in dom for t in trials):
+                break
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+    parent = next((tmp_path / "runs").glob("tiny-*")).name
+    assert ">Runs<" in dom and "Training runs" not in dom  # the model-training view, not the GenAI one
+    for name in [parent, *trials]:
+        assert f">{name}<" in dom, name  # a row of the runs list
+    chart = dom[dom.index('title="knn_top1/shapes"'):]
+    chart = chart[: chart.index("<h4 ")] if "<h4 " in chart else chart
+    for name in trials:
+        assert f"{name} (knn_top1/shapes)" in chart, name  # the chart's legend
+    assert re.search(r'class="js-line" d="M[\d.]+,[\d.]+L', chart), "no curve drawn"
+    with Image.open(tmp_path / "mlflow_ui.png") as shot:
+        assert shot.size == (1600, 1000) and len(set(shot.convert("L").getdata())) > 16  # not a blank page
