@@ -56,6 +56,7 @@ class Console:
         self.run_folder = None
         self._log: TextIO | None = None
         self._open_line = False  # a progress bar drawn in place, to be overwritten
+        self._own_bytes = 0  # what the console itself wrote to the log file
 
     # -- showing -----------------------------------------------------------------------------
     @property
@@ -90,8 +91,10 @@ class Console:
 
     def _to_log(self, text: str) -> None:
         if self._log is not None:
-            self._log.write(f"[s3same] {text}\n")
+            line = f"[s3same] {text}\n"
+            self._log.write(line)
             self._log.flush()
+            self._own_bytes += len(line.encode("utf-8", errors="replace"))
 
     # -- the log file ------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -139,9 +142,9 @@ class Console:
             if self._log is not None:
                 self._log.close()
                 self._log = None
-            where = self._keep_log()
+            where = self._keep_log(failed)
             if where:
-                self.stream.write(f"{'error: see' if failed else 'Ray, Ray Data and Tune logs:'} {where}\n")
+                self.stream.write(f"Ray, Ray Data and Tune logs: {where}\n")
                 self.stream.flush()
             if own_stream:
                 self.stream.close()
@@ -174,9 +177,14 @@ class Console:
         self.log_path.unlink(missing_ok=True)
         self.log_path = target
 
-    def _keep_log(self) -> str | None:
-        """Where the log file ends up: a URI run folder gets a copy; None without a log file."""
+    def _keep_log(self, failed: bool = False) -> str | None:
+        """Where the log file ends up: a URI run folder gets a copy; None without a log file, or
+        when a sweep that failed before any run folder wrote nothing there but the console's lines
+        (a bad sweep file: its one-line error says it all)."""
         if self.log_path is None:
+            return None
+        if failed and self.run_folder is None and self.log_path.stat().st_size <= self._own_bytes:
+            self.log_path.unlink(missing_ok=True)
             return None
         if self.run_folder is not None and getattr(self.run_folder, "local_path", None) is None:
             try:

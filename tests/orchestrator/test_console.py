@@ -117,6 +117,23 @@ def test_quiet_console_sends_every_output_to_the_log_file_and_moves_it_to_the_ru
     assert "back on stdout" not in (tmp_path / "run" / LOG_FILE).read_text()
 
 
+def test_a_bad_sweep_file_is_one_line_and_leaves_no_log_file(tmp_path, capfd, monkeypatch):
+    """Quiet mode does not swallow errors: the one-line error reaches the terminal's stderr, and a
+    log file holding nothing but the console's own lines is not left behind."""
+    import tempfile
+
+    from orchestrator.sweep import main
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(write_sweep(tmp_path).read_text().replace("epochs: [2]", "epochs: [0]"))
+    assert main([str(bad)]) == 2
+    out, err = capfd.readouterr()
+    assert out == "" and err.startswith(f"error: {bad}:") and err.count("\n") == 1
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     """The CLI, as a person runs it, on a real tiny sweep of 3 trials (2 epochs): (folder, result)."""
@@ -135,6 +152,7 @@ def test_sweep_console_is_short_and_mlflow_holds_previews_and_loadable_backbones
     training; child runs are named by their axes and carry them as params; the parent run holds a
     preview per masker; each child run holds its final backbone, which torchvision's ResNet loads
     with the weights of the trial's last checkpoint."""
+    import mlflow
     from mlflow import MlflowClient
 
     from selfsup.backbone import load_backbone
@@ -175,7 +193,10 @@ def test_sweep_console_is_short_and_mlflow_holds_previews_and_loadable_backbones
             history = json.loads((checkpoints[-1] / "history.json").read_text())
             histories[history["run_id"]] = checkpoints[-1] / "state.pt"
     for name, run in children.items():
-        folder = Path(client.download_artifacts(run.info.run_id, "backbone", str(tmp_path / name)))
+        # the README's lines
+        folder = Path(mlflow.artifacts.download_artifacts(
+            run_id=run.info.run_id, artifact_path="backbone", tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", dst_path=str(tmp_path / name)
+        ))
         assert json.loads((folder / "backbone.json").read_text()) == {"architecture": "resnet18", "width": 8, "stem": "cifar", "feature_dim": 64}
         model = load_backbone(folder)
         assert isinstance(model, torchvision.models.ResNet)
