@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -164,15 +163,19 @@ class Console:
 
     def use_run_folder(self, run_dir: Any) -> None:
         """The run folder is known: a local one takes the log file now (what was written so far
-        comes along), a URI one at the end."""
+        comes along, after what an earlier run of it, resumed now, wrote there), a URI one at the end."""
         self.run_folder = run_dir
         local = getattr(run_dir, "local_path", None)
-        if self._log is None or local is None or self.log_path is None:
+        if self._log is None or self.log_path is None:
+            return
+        self(f"run folder: {run_dir} (Ray's, Ray Data's and Tune's output: {LOG_FILE} there)")
+        if local is None:
             return
         target = Path(local) / LOG_FILE
         sys.stdout.flush()
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.log_path, target)
+        with open(target, "ab") as kept:  # a resumed run's log goes on after the first run's
+            kept.write(self.log_path.read_bytes())
         self._point_at(target, mode="a")
         self.log_path.unlink(missing_ok=True)
         self.log_path = target
@@ -189,7 +192,8 @@ class Console:
         if self.run_folder is not None and getattr(self.run_folder, "local_path", None) is None:
             try:
                 target = self.run_folder / LOG_FILE
-                target.write_bytes(self.log_path.read_bytes())
+                earlier = target.read_bytes() if target.is_file() else b""  # a resumed run's first part
+                target.write_bytes(earlier + self.log_path.read_bytes())
                 return str(target)
             except OSError:
                 pass
