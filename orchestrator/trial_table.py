@@ -69,7 +69,21 @@ class TrialTable(Callback):
     def _key(trial: Any) -> str:
         return trial.config["trial"]["key"]
 
+    @staticmethod
+    def _take(st: dict[str, Any], result: dict) -> None:
+        st["epoch"] = int(result.get("epoch", st["epoch"]))
+        st["knn"].update({k[len(KNN_PREFIX):]: float(v) for k, v in result.items() if k.startswith(KNN_PREFIX)})
+
+    def _sync(self, trials: list) -> None:
+        """Trials a resumed run finished before (Tune restores them as TERMINATED and starts them no more)."""
+        for t in trials:
+            st = self.state.get(self._key(t))
+            if st is not None and st["status"] == "pending" and getattr(t, "status", None) == "TERMINATED":
+                st["status"] = "done"
+                self._take(st, getattr(t, "last_result", None) or {})
+
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._sync(trials)
         key = self._key(trial)
         if key in self.state and self.state[key]["status"] == "pending":
             self.state[key]["status"] = "running"
@@ -78,10 +92,10 @@ class TrialTable(Callback):
                 self._show(force=True)  # every trial placed: the first table
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._sync(trials)
         st = self.state.setdefault(self._key(trial), {"status": "running", "epoch": 0, "knn": {}})
         st["status"] = "running"
-        st["epoch"] = int(result.get("epoch", st["epoch"]))
-        st["knn"].update({k[len(KNN_PREFIX):]: float(v) for k, v in result.items() if k.startswith(KNN_PREFIX)})
+        self._take(st, result)
         self.changed = True
         self._show()
 

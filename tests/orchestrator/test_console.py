@@ -89,6 +89,11 @@ def test_trial_table_shows_the_axes_that_vary_the_epoch_and_the_latest_knn(tmp_p
     assert last[3].split() == ["samclr", "2.0", "done", "2/2", "0.500"]
     assert last[1].split() == ["simclr", "-", "running", "0/2", "-"]
     assert not any("train/loss" in line for line in shown)
+    # a resumed run: Tune restores a trial finished before as TERMINATED and never starts it again
+    resumed = TrialTable.of(plan)
+    finished = SimpleNamespace(config={"trial": {"key": "simclr"}}, status="TERMINATED", last_result={"epoch": 2, "knn_top1/shapes": 0.75})
+    resumed.on_trial_start(0, [finished, trial["samclr,c=1.3"]], trial["samclr,c=1.3"])
+    assert resumed.render().splitlines()[1].split() == ["simclr", "-", "done", "2/2", "0.750"]
 
 
 def test_quiet_console_sends_every_output_to_the_log_file_and_moves_it_to_the_run_folder(tmp_path):
@@ -112,7 +117,11 @@ def test_quiet_console_sends_every_output_to_the_log_file_and_moves_it_to_the_ru
     for text in ("a python print", "raw fd 1", "raw fd 2", "child out", "child err", "for the person", "for the file", "after the move"):
         assert text in log, text
     assert not first.exists()
-    assert stream.getvalue().splitlines() == ["for the person", f"Ray, Ray Data and Tune logs: {tmp_path / 'run' / LOG_FILE}"]
+    assert stream.getvalue().splitlines() == [
+        "for the person",
+        f"run folder: {tmp_path / 'run'} (Ray's, Ray Data's and Tune's output: {LOG_FILE} there)",
+        f"Ray, Ray Data and Tune logs: {tmp_path / 'run' / LOG_FILE}",
+    ]
     print("back on stdout")  # pytest's capture again, not the log file
     assert "back on stdout" not in (tmp_path / "run" / LOG_FILE).read_text()
 
