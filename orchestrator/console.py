@@ -120,12 +120,8 @@ class Console:
         saved_streams = (sys.stdout, sys.stderr)
         self._point_at(self.log_path, mode="w")
         ray_was_up = _ray_is_up()
-        failed = False
         try:
             yield self
-        except BaseException:
-            failed = True
-            raise
         finally:
             if not ray_was_up and _ray_is_up():
                 _shutdown_ray()  # now, not at exit: Ray's last relayed lines land in the log file
@@ -141,7 +137,7 @@ class Console:
             if self._log is not None:
                 self._log.close()
                 self._log = None
-            where = self._keep_log(failed)
+            where = self._keep_log()
             if where:
                 self.stream.write(f"Ray, Ray Data and Tune logs: {where}\n")
                 self.stream.flush()
@@ -180,13 +176,13 @@ class Console:
         self.log_path.unlink(missing_ok=True)
         self.log_path = target
 
-    def _keep_log(self, failed: bool = False) -> str | None:
+    def _keep_log(self) -> str | None:
         """Where the log file ends up: a URI run folder gets a copy; None without a log file, or
-        when a sweep that failed before any run folder wrote nothing there but the console's lines
-        (a bad sweep file: its one-line error says it all)."""
+        when a sweep that ended before its run folder wrote nothing there but the console's lines
+        (a dry run; a bad sweep file, whose one-line error says it all): the file is removed."""
         if self.log_path is None:
             return None
-        if failed and self.run_folder is None and self.log_path.stat().st_size <= self._own_bytes:
+        if self.run_folder is None and self.log_path.stat().st_size <= self._own_bytes:
             self.log_path.unlink(missing_ok=True)
             return None
         if self.run_folder is not None and getattr(self.run_folder, "local_path", None) is None:

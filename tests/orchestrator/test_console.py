@@ -126,7 +126,7 @@ def test_quiet_console_sends_every_output_to_the_log_file_and_moves_it_to_the_ru
     assert "back on stdout" not in (tmp_path / "run" / LOG_FILE).read_text()
 
 
-def test_a_bad_sweep_file_is_one_line_and_leaves_no_log_file(tmp_path, capfd, monkeypatch):
+def test_a_bad_sweep_file_or_a_dry_run_leaves_no_log_file(tmp_path, capfd, monkeypatch):
     """Quiet mode does not swallow errors: the one-line error reaches the terminal's stderr, and a
     log file holding nothing but the console's own lines is not left behind."""
     import tempfile
@@ -140,6 +140,10 @@ def test_a_bad_sweep_file_is_one_line_and_leaves_no_log_file(tmp_path, capfd, mo
     assert main([str(bad)]) == 2
     out, err = capfd.readouterr()
     assert out == "" and err.startswith(f"error: {bad}:") and err.count("\n") == 1
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert main([str(write_sweep(tmp_path)), "--dry-run"]) == 0  # nor does a dry run
+    out, err = capfd.readouterr()
+    assert out.startswith("sweep tiny: 3 trials") and "logs:" not in out and err == ""
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
