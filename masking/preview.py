@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from masking.maskers import MASKERS, Masker, MaskerConfig, regions_of
-from masking.regions import PAPER_C, PAPER_MIN_AREA, enlarge_boxes
+from masking.regions import PAPER_C, PAPER_MIN_AREA, Regions, enlarge_boxes
 from masking.sampler import CropSpec, ViewSampler, simclr_photometric
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -43,25 +43,47 @@ def _images(inputs: list[str], limit: int) -> list[tuple[Path, str]]:
 def render(
     images: list[tuple[Path, str]], config: MaskerConfig, c: float, pairs: int, size: int, out: Path, seed: int = 0, masker: Masker | None = None
 ) -> Path:
+    """Run the masker on ``images`` (root, relative path) and draw the result (``draw``)."""
+    torch.manual_seed(seed)  # HQ-SAM without a checkpoint has random weights
+    masker = masker if masker is not None else config.build()
+    shown = []
+    for root, rel in images:
+        image = open_rgb(root / rel)
+        shown.append((rel, image, regions_of(masker, config, np.asarray(image), rel)))
+    title = f"masker {config.name}, min area {config.min_area} px, c = {c} (solid: kept regions, dashed: enlarged)"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(draw(shown, c, pairs, size, title, seed))
+    return out
+
+
+def open_rgb(path: Path):  # noqa: ANN201 - PIL is imported lazily
+    """An image file as an RGB PIL image, turned upright as its EXIF says (as the trials read it)."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as opened:
+        return ImageOps.exif_transpose(opened).convert("RGB")
+
+
+def draw(shown: list[tuple[str, object, Regions]], c: float, pairs: int, size: int, title: str, seed: int = 0) -> bytes:
+    """The preview PNG of images whose regions are known: per row (name, RGB PIL image, kept
+    regions) the image with its kept regions (solid boxes) and their boxes enlarged by ``c``
+    (dashed), then ``pairs`` view pairs drawn by the ``regions`` sampler inside them.
+    Used by ``render`` (regions from a masker) and by the sweep (regions from a region store)."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
-    from PIL import Image, ImageOps
 
     torch.manual_seed(seed)
-    masker = masker if masker is not None else config.build()
     sampler = ViewSampler((CropSpec(2, size),), "regions", c, simclr_photometric(normalize=False))
-    fig, axes = plt.subplots(len(images), 1 + 2 * pairs, figsize=(3 * (1 + 2 * pairs), 3 * len(images)), squeeze=False)
+    fig, axes = plt.subplots(len(shown), 1 + 2 * pairs, figsize=(3 * (1 + 2 * pairs), 3 * len(shown)), squeeze=False)
     colours = plt.cm.tab10.colors
-    for row, (root, rel) in zip(axes, images):
-        with Image.open(root / rel) as opened:
-            image = ImageOps.exif_transpose(opened).convert("RGB")
-        array = np.asarray(image)
-        regions = regions_of(masker, config, array, rel)
+    for row, (rel, image, regions) in zip(axes, shown):
         enlarged = enlarge_boxes(regions.boxes, c, image.width, image.height)
-        row[0].imshow(array)
+        row[0].imshow(np.asarray(image))
         row[0].set_title(f"{rel}: {len(regions)} regions", fontsize=8)
         for k, (box, big) in enumerate(zip(regions.boxes, enlarged)):
             colour = colours[k % len(colours)]
@@ -75,12 +97,12 @@ def render(
                 ax.set_title(f"pair {p + 1}, view {v + 1}", fontsize=8)
         for ax in row:
             ax.axis("off")
-    fig.suptitle(f"masker {config.name}, min area {config.min_area} px, c = {c} (solid: kept regions, dashed: enlarged)", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=80)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
     plt.close(fig)
-    return out
+    return buffer.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:

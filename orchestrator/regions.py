@@ -29,6 +29,7 @@ import numpy as np
 from masking.maskers import MaskerConfig, regions_of_batch
 from masking.regions import Regions
 from masking.store import ImageRegions, RegionStore, StoreWriter
+from orchestrator.console import detail, store_progress
 from orchestrator.images import MASKER_ERROR, describe, masker_error
 from orchestrator.plan import Dataset, MaskJob
 from selfsup.data.images import load_rgb
@@ -151,12 +152,13 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
     if done:
         log(f"regions {job.label}: {len(done)} images done by an interrupted run, {len(todo)} to go")
     nodes: Counter[str] = Counter()
-    written, reported = len(done), len(done)
+    written = len(done)
     if todo:
         resources = ray.cluster_resources()
         size = pool_size(actors, resources.get("CPU", 1), actor_gpus, resources.get("GPU", 0))
         actor_cpus = 1.0 if resources.get("CPU", 1) >= 2 else 0.5
-        log(f"regions {job.label}: {job.config.name} on {len(todo)} images with {size} actor(s)")
+        detail(log, f"regions {job.label}: {job.config.name} on {len(todo)} images with {size} actor(s)")
+        progress = store_progress(job.label, written, len(dataset.paths), log)
         ds = ray.data.from_items([{"path": p} for p in todo], override_num_blocks=max(1, min(len(todo) // batch_size, 64)))
         ds = ds.map_batches(decode_images, fn_kwargs={"root": str(dataset.images)}, batch_size=batch_size, num_cpus=0.5)
         ds = ds.map_batches(
@@ -175,16 +177,14 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
                 writer.write_shard(buffer)
                 written += len(buffer)
                 buffer = []
-                if written - reported >= len(dataset.paths) / 10:
-                    log(f"regions {job.label}: {written}/{len(dataset.paths)} images")
-                    reported = written
+                progress.update(written)
         writer.write_shard(buffer)
         written += len(buffer)
     if base is not None:
         nodes.update(json.loads(base.metadata.get("nodes", "{}")))
     store = writer.finalize(dataset.paths, {"nodes": json.dumps(dict(nodes))}, base=base)
     if nodes:
-        log(f"regions {job.label}: masked on {len(nodes)} node(s): " + ", ".join(f"{n[:8]} {k} images" for n, k in nodes.most_common()))
+        detail(log, f"regions {job.label}: masked on {len(nodes)} node(s): " + ", ".join(f"{n[:8]} {k} images" for n, k in nodes.most_common()))
     summary = store.summary()
     log(
         f"regions {job.label}: {summary['images']} images, {summary['regions_per_image']:.2f} regions/image, "

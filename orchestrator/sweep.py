@@ -28,8 +28,10 @@ from typing import Any
 from masking.storage import Location
 from orchestrator import purity
 from orchestrator.config import SweepError, load_sweep
+from orchestrator.console import Console, show_plan, tune_verbosity, use_run_folder
 from orchestrator.images import MASKER_ERROR
 from orchestrator.plan import Plan, check_batch_size, describe, make_plan
+from orchestrator.previews import log_previews
 from orchestrator.resume import COPY, accept_changes, check_resume, trial_identities
 from orchestrator.rundirs import latest_run_dir, new_run_dir, read_state, write_state
 from orchestrator.smoke import smoke_sweep
@@ -51,6 +53,7 @@ from orchestrator.tracking import (
     finish_run,
     log_files,
     open_experiment,
+    runs_page,
     start_sweep,
 )
 from orchestrator.trial import gpu_memory_share
@@ -209,9 +212,10 @@ def run_sweep(
     if smoke:
         sweep = smoke_sweep(sweep)
     plan = make_plan(sweep, dry_run=dry_run)
-    log(describe(plan))
     if dry_run:
+        log(describe(plan))
         return 0
+    show_plan(plan, log)
     _check_resources(plan, address)
     _check_tracking(sweep.tracking.uri, address, log)
     run_dir = latest_run_dir(plan.storage, sweep.name) if resume else None
@@ -228,6 +232,7 @@ def run_sweep(
     from orchestrator.images import unreadable_images
     from orchestrator.regions import compute_store
     from orchestrator.trial import checkpointed_histories, reached_the_end, run_trial
+    from orchestrator.trial_table import TrialTable
 
     _init_ray(address)
     res = sweep.resources
@@ -266,7 +271,8 @@ def run_sweep(
                 storage_filesystem=filesystem,
                 failure_config=tune.FailureConfig(max_failures=res.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                verbose=1,
+                callbacks=[TrialTable.of(plan)],
+                verbose=tune_verbosity(),
             ),
         )
 
@@ -304,6 +310,7 @@ def run_sweep(
         if purity_rows:
             (run_dir / purity.FILE).write_bytes(purity.to_json(purity_rows))
             log_files(uri, parent, {purity.FILE: purity.to_json(purity_rows)})
+        log_previews(plan, job_stores, images, run_dir, uri, parent, log)
         lists = write_image_lists(run_dir, images)
         specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params()), lists) for t in plan.trials]
         state = {"sweep": sweep.name, "experiment_id": experiment_id, "tracking_uri": uri, "parent_run_id": parent}
@@ -313,6 +320,7 @@ def run_sweep(
         (run_dir / COPY).write_bytes(text)
         log_files(uri, parent, {COPY: text})
         tuners.append(new_tuner(specs, run_dir.name, plan.storage))
+    use_run_folder(run_dir)
     failed = 0
     if not state.get("finished"):
         errors = 0
@@ -379,14 +387,33 @@ def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, s
         log(f"report: {report} with results.csv and knn_curves.png (artifacts under report/)")
     if uri.startswith("sqlite:"):
         log(f"MLflow UI: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000")
-        log(f"then open http://127.0.0.1:5000/#/experiments/{state['experiment_id']}/runs")
+        log(f"then open {runs_page('http://127.0.0.1:5000', state['experiment_id'])}")
     else:
-        log(f"MLflow: {uri.rstrip('/')}/#/experiments/{state['experiment_id']}/runs")
+        log(f"MLflow: {runs_page(uri, state['experiment_id'])}")
     return failed
 
 
+EXAMPLES = """\
+examples:
+  python -m orchestrator.sweep experiments/demo.yaml             the demo: 3 trials, ~4 min on 2 CPU cores
+  python -m orchestrator.sweep experiments/table2.yaml --dry-run the trials and region jobs it would run, and any missing data
+  python -m orchestrator.sweep experiments/table2.yaml --smoke   the same sweep on tiny synthetic data, 1 epoch
+  python -m orchestrator.sweep experiments/table2.yaml --resume  continue its newest run after a crash or Ctrl+C
+  python -m orchestrator.sweep experiments/table2.yaml --address HEAD:6379   on a Ray cluster (tracking.uri needed)
+  python -m orchestrator.sweep experiments/demo.yaml -v          Ray's, Ray Data's and Tune's own output on the console too
+
+The console shows one line per stage, a table of the trials (the axes that vary, epoch, latest KNN)
+and the results; Ray's, Ray Data's and Tune's output goes to sweep.log in the run folder
+(<storage>/<sweep>-<time>/). Results: summary.md and report/ there, and the MLflow UI (the link at the end).
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.sweep", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m orchestrator.sweep", epilog=EXAMPLES,
+        description="Run a sweep from one YAML file: region stores (Ray Data), the grid of trials (Ray Tune), MLflow runs, a report.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("sweep", help="sweep YAML file, e.g. experiments/demo.yaml")
     parser.add_argument("--dry-run", action="store_true", help="print the planned trials and region jobs, then exit")
     parser.add_argument("--resume", action="store_true", help="continue the newest run of this sweep")
@@ -395,13 +422,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--address", help="address of an existing Ray cluster (default: start a local one)")
     parser.add_argument("--smoke", action="store_true", help="the same sweep shrunk to tiny synthetic data and 1 epoch")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print Ray's, Ray Data's and Tune's output too (default: to sweep.log in the run folder)")
     args = parser.parse_args(argv)
     if args.allow_changes and not args.resume:
         parser.error("--allow-changes goes with --resume")
+    console = Console(verbose=args.verbose)
     try:
-        failed = run_sweep(
-            args.sweep, resume=args.resume, address=args.address, dry_run=args.dry_run, smoke=args.smoke, allow_changes=args.allow_changes
-        )
+        with console.captured():
+            failed = run_sweep(
+                args.sweep, resume=args.resume, address=args.address, dry_run=args.dry_run, smoke=args.smoke, allow_changes=args.allow_changes,
+                log=console,
+            )
     except (SweepError, TrackingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

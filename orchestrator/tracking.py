@@ -28,6 +28,12 @@ from typing import Any, TypeVar
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "trial_id"
 SWEEP_TAG = "s3same.sweep"
+KIND_TAG = "mlflow.experimentKind"
+TRAINING_KIND = "custom_model_development"
+"""The experiment tag MLflow 3's UI reads to choose an experiment's view, and its value for model
+training (the UI's ``ExperimentKind`` enum: ``genai_development``, ``custom_model_development``,
+``finetuning``, ...; read in the installed mlflow 3.17's server/js bundle). Without it the UI opens
+a new experiment on its GenAI overview."""
 T = TypeVar("T")
 
 
@@ -105,7 +111,9 @@ def open_experiment(uri: str, name: str) -> str:
     try:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
-            return client.create_experiment(name)
+            return client.create_experiment(name, tags={KIND_TAG: TRAINING_KIND})
+        if experiment.lifecycle_stage != "deleted" and KIND_TAG not in experiment.tags:
+            client.set_experiment_tag(experiment.experiment_id, KIND_TAG, TRAINING_KIND)  # made before the tag was set
     except Exception as err:  # noqa: BLE001
         if no_answer(err):
             raise TrackingError(f"MLflow tracking at {uri} is unreachable: {_what_it_said(err)}") from None
@@ -134,6 +142,25 @@ def start_sweep(uri: str, experiment_id: str, sweep_name: str, tags: Mapping[str
     return run.info.run_id
 
 
+def runs_page(base: str, experiment_id: str) -> str:
+    """The link to an experiment's runs in the MLflow 3 UI (read in its 3.17 bundle): the model
+    training view (``workflowType``: the UI otherwise opens on its GenAI view, whatever the
+    experiment's tag), the parent and its trials in one flat list sorted by name (the UI nests
+    children under a collapsed parent when runs are sorted by date, its default), charts beside it
+    (``compareRunsMode=CHART``: each trial's KNN curve)."""
+    from urllib.parse import urlencode
+
+    query = urlencode(
+        {"workflowType": "machine_learning", "compareRunsMode": "CHART", "orderByKey": "tags.`mlflow.runName`", "orderByAsc": "true"}
+    )
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
+
+
+def run_name(trial_id: str) -> str:
+    """A trial's run name in the UI: its key with spaces for the commas (``samclr masker=gt c=1.3``)."""
+    return trial_id.replace(",", " ")
+
+
 def child_run(uri: str, experiment_id: str, parent_id: str, trial_id: str, params: Mapping[str, Any]) -> str:
     """The child run of ``trial_id`` under ``parent_id``, created (with its params) if missing."""
     client = _client(uri)
@@ -142,7 +169,7 @@ def child_run(uri: str, experiment_id: str, parent_id: str, trial_id: str, param
     )
     if found:
         return found[0].info.run_id
-    run = client.create_run(experiment_id, run_name=trial_id, tags={PARENT_TAG: parent_id, TRIAL_TAG: trial_id})
+    run = client.create_run(experiment_id, run_name=run_name(trial_id), tags={PARENT_TAG: parent_id, TRIAL_TAG: trial_id})
     from mlflow.entities import Param
 
     client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in sorted(params.items())])

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +32,16 @@ from masking.storage import Location, location
 from masking.store import RegionStore
 from orchestrator.frozen import is_frozen
 from orchestrator.rundirs import experiment_dirs
-from orchestrator.tracking import TrackingError, TrialTracker, set_tag
+from orchestrator.tracking import TrackingError, TrialTracker, log_files, set_tag
+from selfsup.backbone import export_backbone
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import build_eval_set
 from selfsup.frozen import FrozenEvaluation
 from selfsup.training import Pretraining
 
 CHECKPOINT = "state.pt"
+BACKBONE_FOLDER = "backbone"
+"""Where a finished trial's backbone lands in its MLflow run (``selfsup.backbone.export_backbone``)."""
 HISTORY = "history.json"
 NODE_TAG = "node_id"
 RESTORED_TAG = "restored_from_epoch"
@@ -118,7 +122,19 @@ def run_trial(config: dict[str, Any]) -> None:
     except BaseException:
         tracker.finish("FAILED")
         raise
+    log_backbone(spec, trainer)
     tracker.finish("FINISHED")
+
+
+def log_backbone(spec: dict[str, Any], trainer: Pretraining) -> None:
+    """The trained backbone and its settings as artifacts of the trial's run (not every epoch's
+    checkpoint: those stay in the trial's folder). A tracking failure does not fail the trial: the
+    last checkpoint holds the same weights."""
+    files = export_backbone(trainer.model.backbone, trainer.cfg.backbone_width, trainer.cfg.stem)
+    try:
+        log_files(spec["tracking_uri"], spec["run_id"], files, BACKBONE_FOLDER)
+    except TrackingError as err:
+        warnings.warn(f"trial {spec['key']}: backbone not logged to MLflow ({err}); its last checkpoint holds the weights", stacklevel=2)
 
 
 def checkpointed_histories(run_dir: str | Path | Location) -> dict[str, dict[str, Any]]:

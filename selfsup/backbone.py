@@ -7,10 +7,20 @@
 
 The classifier is removed: the backbone returns pooled features (the representation that KNN and
 the linear probe read, before any projection head).
+
+``export_backbone`` writes a trained backbone as a plain state dict (``backbone.pt``: the keys of
+torchvision's ResNet without ``fc``) and the settings that rebuild it (``backbone.json``: width,
+stem); ``load_backbone`` reads the pair back. With the paper's width 64 and the imagenet stem,
+``torchvision.models.resnet18()`` with ``fc = nn.Identity()`` loads the state dict as it is.
 """
 
 from __future__ import annotations
 
+import io
+import json
+from pathlib import Path
+
+import torch
 import torch.nn as nn
 from torchvision.models.resnet import BasicBlock, ResNet
 
@@ -46,3 +56,24 @@ def resnet18(width: int = 64, stem: str = "imagenet") -> tuple[nn.Module, int]:
     nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
     model.fc = nn.Identity()
     return model, 8 * width
+
+
+WEIGHTS_FILE = "backbone.pt"
+SETTINGS_FILE = "backbone.json"
+
+
+def export_backbone(model: nn.Module, width: int, stem: str) -> dict[str, bytes]:
+    """File name -> bytes: the backbone's state dict on the CPU in the standard memory format, and
+    the JSON settings that rebuild it with ``resnet18(width, stem)``."""
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, buffer)
+    settings = {"architecture": "resnet18", "width": width, "stem": stem, "feature_dim": 8 * width}
+    return {WEIGHTS_FILE: buffer.getvalue(), SETTINGS_FILE: json.dumps(settings, indent=1).encode()}
+
+
+def load_backbone(folder: str | Path) -> nn.Module:
+    """The backbone ``export_backbone`` wrote into ``folder``, weights loaded (strictly)."""
+    settings = json.loads((Path(folder) / SETTINGS_FILE).read_text())
+    model, _ = resnet18(settings["width"], settings["stem"])
+    model.load_state_dict(torch.load(Path(folder) / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+    return model

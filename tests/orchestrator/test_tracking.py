@@ -78,3 +78,20 @@ def test_a_deleted_experiment_of_the_same_name_is_one_line_naming_the_fix(tmp_pa
         open_experiment(uri, "tiny")
     assert "\n" not in str(info.value)
     assert open_experiment(uri, "tiny2")  # another name works
+
+
+def test_a_sweeps_experiment_opens_as_model_training(tmp_path):
+    """MLflow 3's UI shows an experiment tagged mlflow.experimentKind = custom_model_development as
+    model training (its runs table), not on the GenAI overview: a new experiment gets the tag, and
+    so does one made before the tag was set."""
+    from mlflow import MlflowClient
+
+    from orchestrator.tracking import KIND_TAG, TRAINING_KIND
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    assert client.get_experiment(open_experiment(uri, "new")).tags[KIND_TAG] == "custom_model_development" == TRAINING_KIND
+    old = client.create_experiment("old")
+    assert KIND_TAG not in client.get_experiment(old).tags
+    assert open_experiment(uri, "old") == old
+    assert client.get_experiment(old).tags[KIND_TAG] == TRAINING_KIND
