@@ -42,6 +42,7 @@ def run(sweep: str, out: str) -> None:
         write_state(run_dir, {**state, "finished": False})
         report["resume_rc"] = main([sweep, "--address", cluster.address, "--resume"])
         report["run_dir"] = str(run_dir)
+        ray.init(address=cluster.address)  # the sweep disconnected when it ended; the GCS keeps dead actors
         actors = ray._private.state.actors().values()  # no public API without the dashboard
         report["masker_actor_nodes"] = [a["Address"]["NodeID"] for a in actors if "MaskerActor" in a["ActorClassName"]]
     finally:
