@@ -365,10 +365,9 @@ def _baseline(config: Configuration, configs: Sequence[Configuration], temperatu
 
 def matched_temperature_table(configs: Sequence[Configuration], sets: Sequence[str]) -> str | None:
     """Region views against whole-image views at the same temperature, and at the paper's pairing
-    (SAMCLR 0.07, SimCLR 0.5); None when the sweep has a single temperature."""
+    (SAMCLR 0.07, SimCLR 0.5) where the sweep has both; None when no region configuration has a
+    whole-image twin."""
     temperatures = sorted({c.setting.get("temperature") for c in configs}, key=lambda t: float(t) if _is_number(t) else math.inf)
-    if len(temperatures) < 2:
-        return None
     header = ["comparison", "region views", "whole-image views"] + [f"Δ KNN {s}" for s in sets] + [f"Δ linear {s}" for s in sets]
     rows = []
     for config in configs:

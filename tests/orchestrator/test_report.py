@@ -145,7 +145,8 @@ def test_one_seed_has_no_spread_and_says_so(tmp_path):
 
 def test_paper_numbers_beside_a_single_configuration(tmp_path):
     uri, experiment, parent, run_dir = fake_sweep(tmp_path)
-    # only one temperature's configurations: no matched-temperature section, one row per method
+    # only one temperature's configurations: region views against SimCLR at that temperature (no paper's
+    # pairing), one row per method beside the paper
     client = MlflowClient(uri)
     for run in client.search_runs([experiment], filter_string="params.temperature = '0.5'"):
         client.delete_run(run.info.run_id)
@@ -153,7 +154,8 @@ def test_paper_numbers_beside_a_single_configuration(tmp_path):
     paper.write_text("fake:\n  simclr: {knn/toy: 30.0, linear/toy: 40.0}\n  moco: {knn/toy: 10.0}\n")
     md, _, _ = write_report(uri, experiment, parent, run_dir, "fake", paper)
     text = md.read_text()
-    assert "matched temperature" not in text
+    assert [r[:3] for r in (row(text, "matched τ"),)] == [["matched τ", "samclr sampling=regions masker=gt c=1.3", "simclr sampling=random"]]
+    assert "| paper's pairing |" not in text
     assert "| simclr | knn/toy | 32.0 ± 2.0 | – | 30.0 | +2.0 |" in text
     assert "| simclr | linear/toy | 37.0 ± 2.0 | 40.0 ± 2.0 | 40.0 | -3.0 |" in text
     assert "| moco | knn/toy | not run | – | 10.0 | – |" in text
