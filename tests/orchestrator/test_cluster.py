@@ -50,6 +50,26 @@ def test_unreachable_storage_stops_before_ray_in_one_line(tmp_path, capsys):
     assert err.startswith(f"error: storage: {s3} is unreachable: ") and "\n" not in err
 
 
+def run_cluster_script(script: str, sweep: Path, out: Path, tmp_path: Path) -> str:
+    """Run ``tests/orchestrator/<script> SWEEP OUT`` (a simulated Ray cluster in a process of its own,
+    see its docstring) and return its output; fails the test when it times out or does not write OUT."""
+    ray_tmp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Unix socket paths live under it
+    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    env.pop("RAY_ADDRESS", None)
+    cmd = [sys.executable, str(ROOT / "tests" / "orchestrator" / script), str(sweep), str(out)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=900)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the child and the Ray processes it started
+        log, _ = proc.communicate()
+        pytest.fail(f"{script} timed out:\n" + log[-5000:])
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert proc.returncode == 0 and out.is_file(), log[-5000:]
+    return log
+
+
 @pytest.mark.slow
 def test_sweep_on_a_simulated_cluster_spreads_trials_and_masker_actors(tmp_path):
     """Head without GPU + 2 workers x (2 CPUs, 1 fake GPU): 4 trials at gpu 0.5 pack 2 per GPU on
@@ -57,20 +77,7 @@ def test_sweep_on_a_simulated_cluster_spreads_trials_and_masker_actors(tmp_path)
     --resume finds the run on file:// storage and restores it with Tune."""
     sweep = cluster_sweep(tmp_path)
     out = tmp_path / "cluster.json"
-    ray_tmp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # short: Unix socket paths live under it
-    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    env.pop("RAY_ADDRESS", None)
-    cmd = [sys.executable, str(ROOT / "tests" / "orchestrator" / "simulated_cluster.py"), str(sweep), str(out)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        log, _ = proc.communicate(timeout=900)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the child and the Ray processes it started
-        log, _ = proc.communicate()
-        pytest.fail("simulated cluster sweep timed out:\n" + log[-5000:])
-    finally:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
-    assert proc.returncode == 0 and out.is_file(), log[-5000:]
+    log = run_cluster_script("simulated_cluster.py", sweep, out, tmp_path)
     nodes = json.loads(out.read_text())
     assert nodes["rc"] == 0 and nodes["resume_rc"] == 0, log[-5000:]
     workers = set(nodes["workers"])
@@ -134,20 +141,7 @@ def test_a_node_lost_mid_sweep_moves_its_trials_to_the_other_node_from_their_che
     sweep = tmp_path / "lost.yaml"
     sweep.write_text(LOST_NODE.format(root=tmp_path, epochs=epochs))
     out = tmp_path / "lost.json"
-    ray_tmp = tempfile.mkdtemp(prefix="rl", dir="/tmp")  # short: Unix socket paths live under it
-    env = {**os.environ, "RAY_TMPDIR": ray_tmp, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    env.pop("RAY_ADDRESS", None)
-    cmd = [sys.executable, str(ROOT / "tests" / "orchestrator" / "lost_node.py"), str(sweep), str(out)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        log, _ = proc.communicate(timeout=900)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the child and the Ray processes it started
-        log, _ = proc.communicate()
-        pytest.fail("lost-node sweep timed out:\n" + log[-5000:])
-    finally:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
-    assert proc.returncode == 0 and out.is_file(), log[-5000:]
+    log = run_cluster_script("lost_node.py", sweep, out, tmp_path)
     report = json.loads(out.read_text())
     assert report["rc"] == 0, log[-5000:]
     assert report.get("removed") in report["workers"], "no worker was removed mid-sweep:\n" + log[-3000:]
