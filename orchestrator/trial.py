@@ -122,7 +122,8 @@ def run_trial(config: dict[str, Any]) -> None:
     except BaseException:
         tracker.finish("FAILED")
         raise
-    log_backbone(spec, trainer)
+    if not is_frozen(train):  # a frozen encoder has no trained backbone to hand on
+        log_backbone(spec, trainer)
     tracker.finish("FINISHED")
 
 
