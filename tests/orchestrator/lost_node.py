@@ -28,8 +28,8 @@ from ray.cluster_utils import Cluster
 from orchestrator.config import load_sweep
 from orchestrator.sweep import main
 from orchestrator.trial import HISTORY, NODE_TAG
+from tests.orchestrator.simulated_cluster import gpu_cluster
 
-SMALL = 100 * 1024 * 1024  # object store per node
 
 
 def checkpointed_runs(storage: Path) -> dict[str, int]:
@@ -69,12 +69,11 @@ def remove_a_busy_worker(cluster: Cluster, workers: list, sweep: str, report: di
 
 
 def run(sweep: str, out: str) -> None:
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False, "object_store_memory": SMALL})
+    cluster = gpu_cluster()
     stop = threading.Event()
     report: dict = {}
     try:
-        workers = [cluster.add_node(num_cpus=2, num_gpus=1, object_store_memory=SMALL) for _ in range(2)]
-        cluster.wait_for_nodes()
+        workers = sorted(cluster.worker_nodes, key=lambda n: n.node_id)
         report.update(head=cluster.head_node.node_id, workers=[w.node_id for w in workers])
         watcher = threading.Thread(target=remove_a_busy_worker, args=(cluster, workers, sweep, report, stop), daemon=True)
         watcher.start()

@@ -26,13 +26,24 @@ from orchestrator.sweep import main
 SMALL = 100 * 1024 * 1024  # object store per node
 
 
-def run(sweep: str, out: str) -> None:
+def gpu_cluster() -> Cluster:
+    """A head without GPU and two workers of 2 CPUs and one fake GPU each (custom resources
+    ``worker0``/``worker1``), all started; ``cluster.worker_nodes`` lists the workers."""
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "num_gpus": 0, "include_dashboard": False, "object_store_memory": SMALL})
     try:
-        workers = [
-            cluster.add_node(num_cpus=2, num_gpus=1, resources={f"worker{i}": 1}, object_store_memory=SMALL) for i in range(2)
-        ]
+        for i in range(2):
+            cluster.add_node(num_cpus=2, num_gpus=1, resources={f"worker{i}": 1}, object_store_memory=SMALL)
         cluster.wait_for_nodes()
+    except BaseException:
+        cluster.shutdown()
+        raise
+    return cluster
+
+
+def run(sweep: str, out: str) -> None:
+    cluster = gpu_cluster()
+    try:
+        workers = sorted(cluster.worker_nodes, key=lambda n: n.node_id)
         report = {"head": cluster.head_node.node_id, "workers": [w.node_id for w in workers]}
         report["rc"] = main([sweep, "--address", cluster.address])
         # --resume of an unfinished run: Tuner.restore from the file:// storage (every trial is done)
