@@ -68,7 +68,7 @@ print(f"python {sys.version.split()[0]}, torch {torch.__version__}, cuda {torch.
       f"device {torch.cuda.get_device_name() if torch.cuda.is_available() else 'cpu'}")
 missing = []
 for name in ("torchvision", "timm", "skimage", "pyarrow", "pydantic", "kornia", "lightly", "segment_anything_hq", "pytest",
-             "selfsup.training", "masking.hqsam", "orchestrator.trial"):
+             "selfsup.training", "masking.hqsam_generator", "orchestrator.trial"):
     try:
         importlib.import_module(name)
     except Exception as err:  # report every missing piece, not only the first

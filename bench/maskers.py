@@ -1,7 +1,7 @@
 """How well each masker proposes objects, and how pure the view pairs drawn in its regions are.
 
 The scenes (``SyntheticConfig()`` defaults: 128x128, 2-4 objects of 32-56 px on a cluttered
-background) are written to a temporary folder with ``selfsup.data.synthetic.generate`` (the
+background) are written to a temporary folder with ``samdata.synthetic.generate`` (the
 ``ground_truth`` masker reads the instance masks from there). The maskers named by ``--maskers``
 (default: ``plain``, ``felzenszwalb``, ``ground_truth``: a few seconds on a laptop) run with their
 default parameters, followed by the same region selection the region store applies
@@ -53,7 +53,7 @@ from masking.maskers import MASKERS, Masker, MaskerConfig, Proposals, regions_of
 from masking.purity import Purity, Scene, read_classes, view_pair_purity  # noqa: E402
 from masking.sampler import CropSpec  # noqa: E402
 from masking.regions import REFERENCE_CONTAINMENT, mask_boxes  # noqa: E402
-from selfsup.data.synthetic import SyntheticConfig, generate  # noqa: E402
+from samdata.synthetic import SyntheticConfig, generate  # noqa: E402
 
 
 class PlainFelzenszwalb:

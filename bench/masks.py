@@ -1,7 +1,7 @@
 """HQ-SAM mask precompute: the reference loop vs our generator, per module, same images and weights.
 
 Reference: segment-anything-hq's ``SamAutomaticMaskGenerator`` (64 prompts per batch, float32), one
-image at a time, as the reference code ran it. Ours: ``masking.hqsam.BatchedMaskGenerator`` with the
+image at a time, as the reference code ran it. Ours: ``masking.hqsam_generator.BatchedMaskGenerator`` with the
 decoder restructurings of ``masking.hqsam_decoder`` switched on one at a time (``--variants``):
 
 - ``baseline``: none of them (the transformer, upscaling, HQ path and all mask products on every
@@ -52,7 +52,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
-from masking.hqsam import AMGSettings, BatchedMaskGenerator, agreement, build_hqsam, reference_generator  # noqa: E402
+from masking.hqsam_generator import AMGSettings, BatchedMaskGenerator, agreement, build_hqsam, reference_generator  # noqa: E402
 from masking.hqsam_decoder import DecoderOptions, SplitHQDecoder, untimed  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from selfsup.data.synthetic import SyntheticConfig, generate  # noqa: E402
+from samdata.synthetic import SyntheticConfig, generate  # noqa: E402
 from selfsup.training import resolve_device  # noqa: E402
 
 
@@ -60,7 +60,7 @@ def train_packed(config: dict) -> dict:
         method="simclr", epochs=args["epochs"], batch_size=args["batch"], image_size=args["size"], backbone_width=args["width"],
         workers=config["workers"], device=args["device"], seed=config["seed"], input=args["input"],
     )
-    from selfsup.data.images import list_images
+    from samdata.image_files import list_images
 
     # input: gpu sees every scene --repeat times per epoch, so that a fast epoch lasts long enough to time
     paths = list_images(config["images"]) * (args["repeat"] if args["input"] == "gpu" else 1)

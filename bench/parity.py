@@ -37,7 +37,7 @@ import torch  # noqa: E402
 
 from selfsup.config import EvalConfig, TrainConfig  # noqa: E402
 from selfsup.data.evalsets import build_eval_set  # noqa: E402
-from selfsup.data.synthetic import SyntheticConfig, generate  # noqa: E402
+from samdata.synthetic import SyntheticConfig, generate  # noqa: E402
 from selfsup.statistics import mean_std, paired_difference  # noqa: E402
 
 FLAG_POINTS = 2.0
@@ -88,7 +88,7 @@ class Settings:
         try:
             train, test = FashionMNIST(str(items_root), train=True), FashionMNIST(str(items_root), train=False)
         except RuntimeError as err:
-            raise SystemExit(f"--fashion-root {items_root}: {err} (python -m orchestrator.data prepare fashion-mnist ...)") from None
+            raise SystemExit(f"--fashion-root {items_root}: {err} (python -m samdata prepare fashion-mnist ...)") from None
         rng = np.random.default_rng(0)
         order = rng.permutation(len(train))
         images.mkdir(parents=True, exist_ok=True)
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 seed, 1 epoch, tiny data: an end-to-end smoke test")
     parser.add_argument("--data", default=None, help="where the data are generated (default: a temporary folder)")
     parser.add_argument("--fashion-root", default=None, help="pretrain and evaluate on plain Fashion-MNIST photos from this "
-                        "folder (`python -m orchestrator.data prepare fashion-mnist --root DIR ...`) instead of the drawn-shape scenes")
+                        "folder (`python -m samdata prepare fashion-mnist --root DIR ...`) instead of the drawn-shape scenes")
     parser.add_argument("--ours", action="append", default=[], metavar="KEY=VALUE",
                         help="a method setting changed on our side only, e.g. views_in_one_batch=true (repeatable)")
     parser.add_argument("--out", default=None, help="also write the table (Markdown) here")
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Command: `{command}`",
         "",
-        f"Data: {'plain Fashion-MNIST photos (' + args.fashion_root + ')' if args.fashion_root else 'drawn-shape scenes (selfsup.data.synthetic)'}; settings: {settings_line}",
+        f"Data: {'plain Fashion-MNIST photos (' + args.fashion_root + ')' if args.fashion_root else 'drawn-shape scenes (samdata.synthetic)'}; settings: {settings_line}",
         "",
         f"Our TrainConfig (the first method's, `lightly` preset resolved): {ours_line}",
         "",

@@ -44,8 +44,8 @@ import torch  # noqa: E402
 from masking.maskers import MaskerConfig, regions_of  # noqa: E402
 from selfsup.backbone import resnet18  # noqa: E402
 from selfsup.config import EvalConfig, TrainConfig  # noqa: E402
-from selfsup.data.images import list_images, load_rgb  # noqa: E402
-from selfsup.data.synthetic import SyntheticConfig, generate  # noqa: E402
+from samdata.image_files import list_images, load_rgb  # noqa: E402
+from samdata.synthetic import SyntheticConfig, generate  # noqa: E402
 from selfsup.training import Pretraining, resolve_device  # noqa: E402
 
 

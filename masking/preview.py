@@ -20,8 +20,7 @@ import torch
 from masking.maskers import MASKERS, Masker, MaskerConfig, regions_of
 from masking.regions import PAPER_C, PAPER_MIN_AREA, Regions, enlarge_boxes
 from masking.sampler import CropSpec, ViewSampler, simclr_photometric
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+from samdata.image_files import list_images
 
 
 def _images(inputs: list[str], limit: int) -> list[tuple[Path, str]]:
@@ -29,8 +28,7 @@ def _images(inputs: list[str], limit: int) -> list[tuple[Path, str]]:
     out: list[tuple[Path, str]] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            files = sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            out += [(item, p.relative_to(item).as_posix()) for p in files]
+            out += [(item, rel) for rel in list_images(item)]
         elif item.is_file():
             out.append((item.parent, item.name))
         else:

@@ -46,9 +46,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from masking.sampler import CropSpec, ViewSampler
+from samdata.image_files import list_images
+from samdata.instance_masks import mask_file, read_ids
 
 DEFAULT_DRAWS = 32
 """Draws (one view set each) per image."""
@@ -220,17 +221,6 @@ def view_pair_purity(
     )
 
 
-def read_ids(file: str | Path) -> np.ndarray:
-    """An instance-id PNG (``masking.maskers.ground_truth``'s format) as an (H, W) integer array."""
-    try:
-        ids = np.asarray(Image.open(file))
-    except (OSError, ValueError) as err:
-        raise PurityError(f"cannot read instance mask {file}: {err}") from None
-    if ids.ndim != 2:
-        raise PurityError(f"instance mask {file} must be a single-channel id image, got shape {ids.shape}")
-    return ids.astype(np.int64)
-
-
 def read_classes(file: str | Path) -> dict[str, list[int]]:
     """A classes file: JSON ``{relative image path: [class of instance 1, class of instance 2, ...]}``
     (the synthetic scene generator writes ``scenes/classes.json``)."""
@@ -269,15 +259,16 @@ def load_scenes(
     if not root.is_dir():
         raise PurityError(f"masks folder {root} does not exist")
     if paths is None:
-        paths = list(store._rows) if store is not None else [str(p.relative_to(root)) for p in root.rglob("*.png")]
+        paths = list(store._rows) if store is not None else list_images(root, (".png",))
     if store is not None:
         paths = [p for p in paths if p in store and not store[p].error]
     out = []
     for path in subsample(paths, max_images):
-        file = (root / path).with_suffix(".png")
-        if not file.is_file():
-            raise PurityError(f"no instance mask {file} for image {path}")
-        ids = read_ids(file)
+        file = mask_file(root, path)
+        try:
+            ids = read_ids(file)
+        except (FileNotFoundError, ValueError) as err:
+            raise PurityError(f"{err} (image {path})") from None
         boxes = None
         if store is not None:
             row = store[path]

@@ -10,7 +10,7 @@ to a temporary name and renamed, so a shard is whole or absent); ``finalize`` me
 store file the same way. Only the final file reads as complete, and a rerun after a crash skips
 every image already in a shard.
 
-Stores are read and written through pyarrow filesystems (``masking.storage``): ``regions_dir`` may
+Stores are read and written through pyarrow filesystems (``samdata.storage``): ``regions_dir`` may
 be a local folder or a URI (``s3://``, ``gs://``, ``file://``) that every node of a cluster reads.
 A store file may carry metadata (string keys and values, e.g. the nodes that computed it).
 """
@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from masking.regions import Regions
-from masking.storage import Location, location
+from samdata.storage import Location, location
 
 SCHEMA = pa.schema(
     [
@@ -95,13 +95,7 @@ def _table(rows: Sequence[ImageRegions]) -> pa.Table:
 
 
 def _write_atomically(table: pa.Table, target: Location) -> None:
-    tmp = target.temporary_sibling()
-    try:
-        pq.write_table(table, tmp.path, filesystem=tmp.fs)
-        tmp.replace(target)
-    except BaseException:  # a failed write leaves no temporary file behind
-        tmp.delete()
-        raise
+    target.write(lambda stream: pq.write_table(table, stream))
 
 
 def _read(file: Location, **kwargs) -> pa.Table:

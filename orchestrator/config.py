@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from masking.maskers import MASKERS, check_masker_params, masker_parameters
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import EVAL_SETS
-from selfsup.data.synthetic import SyntheticConfig
+from samdata.synthetic import SyntheticConfig
 from selfsup.encoders import CACHE, ENCODERS, preprocessing
 from selfsup.methods import METHOD_KEYS, METHODS
 from selfsup.methods.frozen import FROM_SECTION

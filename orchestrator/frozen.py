@@ -60,7 +60,7 @@ def params(train: TrainConfig) -> dict[str, Any]:
     return out
 
 
-def describe(train: TrainConfig) -> str:
+def trial_line(train: TrainConfig) -> str:
     p = train.method_params
     size = f" input_size={p['input_size']}" if p.get("input_size") else ""
     return f"frozen encoder={p['encoder']} model={p['model']} weights={p['weights']}{size} seed={train.seed} ({REFERENCE})"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from masking.maskers import MaskerConfig
-from masking.storage import Location
+from samdata.storage import Location
 from masking.store import dataset_files, fingerprint, store_file
 from orchestrator import frozen
 from orchestrator.config import TRAIN_KEYS, SweepConfig, SweepError, method_keys, train_config
@@ -23,8 +23,8 @@ from selfsup.methods import METHOD_KEYS
 from orchestrator.rundirs import storage_location
 from selfsup.config import TrainConfig
 from selfsup.data.evalsets import build_eval_set
-from selfsup.data.images import list_images
-from selfsup.data.synthetic import SyntheticConfig, SyntheticPaths, generate
+from samdata.image_files import list_images
+from samdata.synthetic import SyntheticConfig, SyntheticPaths, generate
 
 
 @dataclass(frozen=True)
@@ -271,7 +271,7 @@ def describe(plan: Plan) -> str:
     for t in plan.trials:
         tc = t.train
         if frozen.is_frozen(tc):
-            lines.append(f"  trial {t.key}: {frozen.describe(tc)}")
+            lines.append(f"  trial {t.key}: {frozen.trial_line(tc)}")
             continue
         extra = f" masker={t.masker} c={tc.c}" if t.masker else ""
         lines.append(

@@ -20,7 +20,7 @@ from typing import Any
 from masking.purity import load_scenes, read_classes, view_pair_purity
 from masking.sampler import CropSpec
 from orchestrator.plan import Plan
-from selfsup.data.synthetic import SyntheticPaths
+from samdata.synthetic import SyntheticPaths
 from selfsup.methods import method_spec
 
 MAX_IMAGES = 256

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from masking.storage import Location, location
+from samdata.storage import Location, location
 from orchestrator import frozen
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.rundirs import latest_run_dir, read_state, storage_location

@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from masking.storage import Location
+from samdata.storage import Location
 from orchestrator.config import SweepConfig, SweepError, parse_sweep
 from orchestrator.plan import Plan, Trial, make_plan
 from orchestrator.rundirs import addition_dir, read_state, write_state

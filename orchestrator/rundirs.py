@@ -2,7 +2,7 @@
 
 The state file names the MLflow experiment, tracking URI and parent run of that sweep run; the
 sweep writes it before Tune starts, ``--resume`` and the report read it. ``storage`` is a local
-folder or a URI (``masking.storage``), so all of this works on shared storage too.
+folder or a URI (``samdata.storage``), so all of this works on shared storage too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from masking.storage import Location, StorageError, check_reachable, location
+from samdata.storage import Location, StorageError, check_reachable, location
 from orchestrator.config import SweepError
 
 STATE_FILE = "s3same_sweep.json"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from masking.storage import location
+from samdata.storage import location
 from orchestrator.config import DatasetSpec, EvalSetSpec, MaskerSpec, SweepConfig
 from orchestrator.frozen import smoke_encoders
 

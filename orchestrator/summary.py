@@ -8,8 +8,8 @@ import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from masking.storage import Location, location
-from orchestrator.images import MASKER_ERROR
+from samdata.storage import Location, location
+from orchestrator.readable_images import MASKER_ERROR
 from orchestrator.tracking import TRIAL_TAG, child_runs
 
 SETTINGS = ("method", "encoder", "sampling", "masker", "c", "temperature", "epochs", "seed")

@@ -25,11 +25,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from masking.storage import Location
+from samdata.storage import Location
 from orchestrator import purity
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.console import Console, show_plan, tune_verbosity, use_run_folder
-from orchestrator.images import MASKER_ERROR
+from orchestrator.readable_images import MASKER_ERROR
 from orchestrator.plan import Plan, check_batch_size, describe, make_plan
 from orchestrator.previews import log_previews
 from orchestrator.resume import COPY, accept_changes, check_resume, trial_identities
@@ -229,8 +229,8 @@ def run_sweep(
 
     from ray import tune
 
-    from orchestrator.images import unreadable_images
-    from orchestrator.regions import compute_store
+    from orchestrator.readable_images import unreadable_images
+    from orchestrator.region_stage import compute_store
     from orchestrator.trial import checkpointed_histories, reached_the_end, run_trial
     from orchestrator.trial_table import TrialTable
 

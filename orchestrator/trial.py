@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from masking.storage import Location, location
+from samdata.storage import Location, location
 from masking.store import RegionStore
 from orchestrator.frozen import is_frozen
 from orchestrator.rundirs import experiment_dirs

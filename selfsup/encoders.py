@@ -9,7 +9,7 @@ put the same question to the sweep's own eval sets, with the same KNN and linear
 Encoders (``ENCODERS``), their features and their input:
 
 - ``sam_vit_tiny`` ... ``sam_vit_h``: the image encoder of an HQ-SAM checkpoint, loaded by the
-  masker's own loader (``masking.hqsam.build_hqsam``). HQ-SAM keeps SAM's image encoder frozen
+  masker's own loader (``masking.hqsam_generator.build_hqsam``). HQ-SAM keeps SAM's image encoder frozen
   (Ke et al., "Segment Anything in High Quality", NeurIPS 2023, Sec. 3.2), so its checkpoints hold
   SAM's encoder (vit_tiny: MobileSAM's TinyViT). SAM has no class token and its authors pool
   nothing: its output is a 256 x 64 x 64 embedding for the mask decoder (Kirillov et al. 2023,
@@ -274,7 +274,7 @@ def _build_torchvision(model: str, d: EncoderDef, path: Path | None) -> tuple[nn
 
 
 def _build_sam(model: str, d: EncoderDef, path: Path | None) -> tuple[nn.Module, int]:
-    from masking.hqsam import build_hqsam
+    from masking.hqsam_generator import build_hqsam
 
     return build_hqsam(d.arch, path).image_encoder, 256  # SAM's neck: 256 channels (Kirillov et al. 2023)
 

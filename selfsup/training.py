@@ -18,9 +18,7 @@ momentum 0.9, weight decay 5e-4, as the SAMCLR reference code), linear warm-up t
 from __future__ import annotations
 
 import math
-import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, fields, replace
 from pathlib import Path
@@ -35,7 +33,9 @@ from selfsup.data.cached_crops import CachedCrops, device_batch
 from selfsup.data.device_views import DeviceViews
 from selfsup.data.evalsets import EvalSet
 from selfsup.data.image_cache import DeviceImages, ImageCache
-from selfsup.data.images import PretrainImages, list_images
+from samdata.image_files import list_images
+from samdata.storage import location
+from selfsup.data.pretrain_images import PretrainImages
 from selfsup.evaluation import extract, knn_top1, linear_metrics
 from selfsup.methods import method_spec
 from selfsup.methods.settings import MethodSettings
@@ -94,16 +94,11 @@ def save_checkpoint(state: dict, path: str | Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then an atomic rename: a crash mid-write
     leaves the previous checkpoint intact; a failed write is one ``CheckpointWriteError``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        location(path).write(lambda stream: torch.save(state, stream))
     except (OSError, RuntimeError) as err:  # disk full, quota, file-size limit: torch may wrap the OSError
         intact = "the previous checkpoint is intact" if path.exists() else "there is no earlier checkpoint"
         raise CheckpointWriteError(f"could not write checkpoint {path}: {err}; {intact}") from err
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from selfsup.data.synthetic import SyntheticConfig, generate
+from samdata.synthetic import SyntheticConfig, generate
 
 TINY = SyntheticConfig(
     num_classes=4,
@@ -116,7 +116,7 @@ def write_odd_images(folder: Path) -> dict[str, tuple[int, int] | None]:
 def boxes(synthetic):
     """Image path -> ground-truth region boxes of the synthetic scenes (as the region stage makes them)."""
     from masking.maskers import MaskerConfig, regions_of
-    from selfsup.data.images import list_images, load_rgb
+    from samdata.image_files import list_images, load_rgb
 
     config = MaskerConfig("ground_truth", {"masks_root": str(synthetic.masks)}, min_area=TINY_MIN_AREA)
     masker = config.build()

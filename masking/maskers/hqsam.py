@@ -1,7 +1,7 @@
 """HQ-SAM masker: the paper's masks (SAMCLR, Sec. 3), from segment-anything-hq's model.
 
 One model per masker object (a Ray Data actor builds one in its constructor). ``engine="batched"``
-(default) uses :class:`masking.hqsam.BatchedMaskGenerator`, which gives the reference masks
+(default) uses :class:`masking.hqsam_generator.BatchedMaskGenerator`, which gives the reference masks
 faster; ``engine="reference"`` runs segment-anything-hq's ``SamAutomaticMaskGenerator`` itself.
 The automatic-mask-generator settings are keyword arguments with the reference's defaults.
 
@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from masking.hqsam import AMGSettings, BatchedMaskGenerator, build_hqsam, reference_generator
+from masking.hqsam_generator import AMGSettings, BatchedMaskGenerator, build_hqsam, reference_generator
 from masking.maskers import Proposals
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -7,7 +7,7 @@ The SAMCLR paper evaluates on CIFAR-10, STL10 and ImageNette (Sec. 4.1). Four ki
 - ``fashion_mnist``: torchvision's loader, grey images turned RGB (not in the paper: a small real
   set that works offline, e.g. from Debian's ``dataset-fashion-mnist``).
 
-``python -m orchestrator.data prepare {imagenette,cifar10,stl10,fashion-mnist} --root ROOT`` puts each
+``python -m samdata prepare {imagenette,cifar10,stl10,fashion-mnist} --root ROOT`` puts each
 in the layout read here.
 
 Images are resized to the evaluation size (the paper evaluates at the 128 px training size).
@@ -25,7 +25,7 @@ import torchvision.transforms as T
 from PIL import Image
 
 from masking.sampler import IMAGENET_MEAN, IMAGENET_STD
-from selfsup.data.images import load_rgb
+from samdata.image_files import load_rgb
 
 Transform = Callable
 SPLITS = ("train", "val")
@@ -98,7 +98,7 @@ def _require(root: str | Path, folder: str, kind: str, download: bool, dataset: 
     if not download and not (Path(root) / folder).is_dir():
         raise FileNotFoundError(
             f"eval set {kind}: {Path(root) / folder} not found; set download: true or run "
-            f"`python -m orchestrator.data prepare {dataset or kind} --root {root}`"
+            f"`python -m samdata prepare {dataset or kind} --root {root}`"
         )
 
 

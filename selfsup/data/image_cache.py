@@ -31,9 +31,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from selfsup.data.images import load_rgb
+from samdata.image_files import DECODE_ERRORS, load_rgb
 
-BROKEN = (OSError, ValueError, SyntaxError)  # what PIL raises for broken files
 TRANSPOSED = (5, 6, 7, 8)  # EXIF orientations that swap width and height (ImageOps.exif_transpose)
 
 
@@ -110,7 +109,7 @@ class ImageCache:
         def header(rel: str):
             try:
                 return upright_size(root / rel)
-            except BROKEN as err:
+            except DECODE_ERRORS as err:
                 return err
 
         with ThreadPoolExecutor(threads) as pool:
@@ -126,7 +125,7 @@ class ImageCache:
             rel = kept[i][0]
             try:
                 image, original = decode_resized(root / rel, short_side)
-            except BROKEN as err:
+            except DECODE_ERRORS as err:
                 return err
             if image.shape[1:] != tuple(shapes[i]):
                 return ValueError(f"decoded as {image.shape[1:]}, its header says {tuple(shapes[i])}")

@@ -5,7 +5,7 @@ from skimage import data
 from masking.maskers import MASKERS, MaskerConfig, Proposals, regions_of
 from masking.maskers.felzenszwalb import FelzenszwalbMasker
 from masking.regions import mask_boxes
-from selfsup.data.synthetic import SyntheticConfig, render_scene
+from samdata.synthetic import SyntheticConfig, render_scene
 
 CONFIG = MaskerConfig("felzenszwalb", min_area=200)
 

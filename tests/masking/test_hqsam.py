@@ -9,7 +9,7 @@ import pytest
 import torch
 from skimage import data
 
-from masking.hqsam import AMGSettings, BatchedMaskGenerator, agreement, build_hqsam, reference_generator
+from masking.hqsam_generator import AMGSettings, BatchedMaskGenerator, agreement, build_hqsam, reference_generator
 from masking.hqsam_decoder import DecoderOptions, SplitHQDecoder
 from masking.maskers import MaskerConfig, regions_of_batch
 

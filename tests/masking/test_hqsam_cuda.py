@@ -21,7 +21,7 @@ def test_hqsam_masker_defaults_to_bf16_on_cuda():
 
 
 def test_bf16_masks_match_the_float32_reference_on_cuda():
-    from masking.hqsam import AMGSettings, BatchedMaskGenerator, agreement, build_hqsam, reference_generator
+    from masking.hqsam_generator import AMGSettings, BatchedMaskGenerator, agreement, build_hqsam, reference_generator
 
     torch.manual_seed(0)
     model = build_hqsam("vit_tiny", None, "cuda")

@@ -172,7 +172,7 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys, args, message):
 
 
 def test_generated_scenes_carry_their_classes(synthetic):
-    from selfsup.data.synthetic import render_scene
+    from samdata.synthetic import render_scene
 
     from tests.conftest import TINY
 
@@ -185,7 +185,7 @@ def test_generated_scenes_carry_their_classes(synthetic):
 
 
 def test_a_dataset_generated_before_classes_json_gets_it_on_reuse(tmp_path):
-    from selfsup.data.synthetic import generate
+    from samdata.synthetic import generate
 
     from tests.conftest import TINY
 

@@ -19,7 +19,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from masking.storage import location
+from samdata.storage import location
 from orchestrator.console import LOG_FILE, Console, StoreProgress
 from orchestrator.plan import make_plan
 from orchestrator.config import load_sweep

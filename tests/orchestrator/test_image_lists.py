@@ -11,12 +11,12 @@ import pytest
 from masking.maskers import MaskerConfig, Proposals
 from masking.regions import Regions
 from masking.store import ImageRegions, RegionStore
-from orchestrator.images import masker_error
-from orchestrator.regions import mask_batch, masker_failures
+from orchestrator.readable_images import masker_error
+from orchestrator.region_stage import mask_batch, masker_failures
 from orchestrator.summary import skipped_markdown
 from orchestrator.sweep import left_out, training_images, write_image_lists
 from orchestrator.trial import training_images as trial_images
-from masking.storage import location
+from samdata.storage import location
 
 
 class Flaky:

@@ -4,7 +4,6 @@ parent run, and shown in the report beside the KNN gain with its rank correlatio
 import json
 
 import numpy as np
-import pytest
 
 from masking.maskers import regions_of
 from masking.store import ImageRegions, StoreWriter
@@ -13,7 +12,7 @@ from orchestrator.config import load_sweep
 from orchestrator.plan import make_plan
 from orchestrator.report import configurations, read_purity, write_report
 from orchestrator.tracking import log_files
-from selfsup.data.images import load_rgb
+from samdata.image_files import load_rgb
 from tests.orchestrator.test_report import UNTRAINED, fake_sweep, row
 
 SWEEP = """\

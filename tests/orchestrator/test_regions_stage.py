@@ -15,12 +15,12 @@ import pytest
 
 from masking.maskers import MaskerConfig, regions_of
 from masking.store import ImageRegions, RegionStore, StoreWriter, store_file
-import orchestrator.images
-from orchestrator.images import masker_error, unreadable_images
+import orchestrator.readable_images
+from orchestrator.readable_images import masker_error, unreadable_images
 from orchestrator.plan import Dataset, MaskJob
-from orchestrator.regions import compute_store, pool_size
-from selfsup.data.images import list_images, load_rgb
-from selfsup.data.synthetic import generate
+from orchestrator.region_stage import compute_store, pool_size
+from samdata.image_files import list_images, load_rgb
+from samdata.synthetic import generate
 from tests.conftest import TINY, TINY_MIN_AREA
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,7 +64,7 @@ def test_unreadable_images_are_read_from_the_store_not_decoded_again(ray_session
     def no_decoding(path):
         raise AssertionError(f"{path} decoded a second time")
 
-    monkeypatch.setattr(orchestrator.images, "load_rgb", no_decoding)
+    monkeypatch.setattr(orchestrator.readable_images, "load_rgb", no_decoding)
     found = unreadable_images(scenes, tmp_path / "from_store", [RegionStore(rows)])
     assert found == decoded and masker_failed not in found
     assert unreadable_images(scenes, tmp_path / "from_store") == decoded  # cached by the file list
@@ -117,11 +117,11 @@ from pathlib import Path
 import ray
 
 from masking.maskers import MaskerConfig
-import orchestrator.images
-from orchestrator.images import masker_error, unreadable_images
+import orchestrator.readable_images
+from orchestrator.readable_images import masker_error, unreadable_images
 from orchestrator.plan import Dataset, MaskJob
-from orchestrator.regions import compute_store
-from selfsup.data.images import list_images
+from orchestrator.region_stage import compute_store
+from samdata.image_files import list_images
 
 root, store = Path(sys.argv[1]), Path(sys.argv[2])
 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

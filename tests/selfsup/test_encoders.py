@@ -109,7 +109,7 @@ def test_missing_weights_name_the_file_or_the_timm_name(empty_caches):
 
 
 def test_sam_encoder_from_an_hqsam_checkpoint_averages_its_embedding(tmp_path):
-    from masking.hqsam import build_hqsam
+    from masking.hqsam_generator import build_hqsam
 
     torch.manual_seed(2)
     path = tmp_path / "sam_hq_vit_tiny.pth"

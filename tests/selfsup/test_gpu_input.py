@@ -17,7 +17,7 @@ from masking.views import dino_views
 from selfsup.data.cached_crops import CachedCrops, device_batch
 from selfsup.data.device_views import DeviceViews, solarize
 from selfsup.data.image_cache import DeviceImages, ImageCache, gather_padded
-from selfsup.data.images import list_images, load_rgb
+from samdata.image_files import list_images, load_rgb
 
 ALPHA = 1e-3  # per statistic: a true match fails one of the ~10 comparisons below with p < 1 %
 

@@ -9,8 +9,10 @@ and query (``s3://bucket/runs?endpoint_override=minio:9000`` joined with ``regio
 ``s3://bucket/runs/regions?endpoint_override=minio:9000``). Credentials come from each node's
 environment, as pyarrow reads them.
 
-It lives in ``masking`` because the region store, the lowest layer that needs it, may not import
-``orchestrator``; the orchestrator's run folders use the same class.
+Every file the project writes (region-store shards, checkpoints, prepared datasets, run state, report
+files) goes through ``Location.write``: whole or not at all, under a hidden temporary name first,
+then moved into place. It lives in ``samdata``, the lowest layer, so that every other package can
+use the one writer.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow
@@ -105,17 +109,25 @@ class Location:
     def read_text(self) -> str:
         return self.read_bytes().decode()
 
-    def write_bytes(self, data: bytes) -> None:
-        """Write whole or not at all: to a temporary sibling first, then moved into place."""
+    def write(self, content: bytes | Callable[[IO[bytes]], object]) -> None:
+        """Write ``content`` (bytes, or a function writing to the open stream) whole or not at all: to
+        a hidden temporary sibling first, then moved into place, so a killed or failed write (a full
+        disk, Ctrl+C) leaves the previous file, if any, and no half file under this name."""
         self.parent.mkdir()
         tmp = self.temporary_sibling()
         try:
             with self.fs.open_output_stream(tmp.path) as stream:
-                stream.write(data)
+                if isinstance(content, bytes):
+                    stream.write(content)
+                else:
+                    content(stream)
             tmp.replace(self)
         except BaseException:  # a failed write leaves no temporary file behind
             tmp.delete()
             raise
+
+    def write_bytes(self, data: bytes) -> None:
+        self.write(data)
 
     def delete(self) -> None:
         """Delete this file if it exists (best effort: used to clean up after a failed write)."""

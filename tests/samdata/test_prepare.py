@@ -1,4 +1,4 @@
-"""`python -m orchestrator.data`: miniature archives in the official layouts, generated here.
+"""`python -m samdata`: miniature archives in the official layouts, generated here.
 
 No network and no real dataset: every archive is a few tiny images in the official folder layout;
 counts are checked against the miniature's own counts (``expected=``) or, to test the shortfall
@@ -23,8 +23,8 @@ import pytest
 from PIL import Image
 
 from masking.maskers.ground_truth import GroundTruthMasker
-from orchestrator.data import registry
-from orchestrator.data.__main__ import main
+from samdata import registry
+from samdata.__main__ import main
 
 H, W = 15, 20
 
@@ -307,7 +307,7 @@ def test_fashion_mnist_loads_in_torchvision_and_as_an_eval_set(tmp_path, gz):
 def test_fashion_mnist_eval_set_missing_names_the_prepare_command(tmp_path):
     from selfsup.data.evalsets import build_eval_set
 
-    with pytest.raises(FileNotFoundError, match=r"python -m orchestrator.data prepare fashion-mnist --root"):
+    with pytest.raises(FileNotFoundError, match=r"python -m samdata prepare fashion-mnist --root"):
         build_eval_set("fashion_mnist", tmp_path).make("val", None)
 
 
@@ -452,7 +452,7 @@ def test_data_tools_import_neither_ray_nor_mlflow():
     import subprocess
     import sys
 
-    code = "import sys, orchestrator.data.__main__; print(sorted(m for m in ('ray', 'mlflow', 'torch') if m in sys.modules))"
+    code = "import sys, samdata.__main__; print(sorted(m for m in ('ray', 'mlflow', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2])
     assert out.stdout.strip() == "[]"
 
@@ -463,7 +463,7 @@ def _open_fds_to(path: Path) -> int:
 
 
 def test_a_zip_source_is_closed_after_each_use(tmp_path):
-    from orchestrator.data.sources import open_source
+    from samdata.sources import open_source
 
     archive = write_zip(tmp_path / "a.zip", {"top/x.png": b"x", "top/y.png": b"y"})
     source = open_source(archive, "test")
@@ -476,18 +476,3 @@ def test_a_zip_source_is_closed_after_each_use(tmp_path):
     assert _open_fds_to(archive) == 0
     assert [m.name for m in source.members(tmp_path)] == ["top/x.png", "top/y.png"]
     assert _open_fds_to(archive) == 0
-
-
-def test_a_failed_atomic_write_leaves_no_temporary_file(tmp_path):
-    from masking.storage import location
-    from orchestrator.data.prepared import write_atomic
-
-    def half_then_fail(f):
-        f.write(b"half")
-        raise OSError(28, "No space left on device")
-
-    with pytest.raises(OSError, match="No space left"):
-        write_atomic(tmp_path / "out.bin", half_then_fail)
-    with pytest.raises(TypeError):
-        location(tmp_path / "state.json").write_bytes("not bytes")
-    assert sorted(p.name for p in tmp_path.iterdir()) == []

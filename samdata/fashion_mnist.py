@@ -18,9 +18,10 @@ import struct
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.data import DataError
-from orchestrator.data.download import torchvision_download
-from orchestrator.data.prepared import Report, is_done, mark_done, shortfall, write_atomic
+from samdata import DataError
+from samdata.download import torchvision_download
+from samdata.prepared import Report, is_done, mark_done, shortfall
+from samdata.storage import location
 
 NAME = "fashion-mnist"
 RAW = Path("FashionMNIST") / "raw"
@@ -112,7 +113,7 @@ def _copy(source: Path, target: Path) -> None:
     opener = gzip.open if source.suffix == ".gz" else open
     try:
         with opener(source, "rb") as f:
-            write_atomic(target, lambda out: shutil.copyfileobj(f, out, 1 << 20))
+            location(target).write(lambda out: shutil.copyfileobj(f, out, 1 << 20))
     except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
         raise DataError(f"{NAME}: cannot read {source}: {err}") from None
 

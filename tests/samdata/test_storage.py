@@ -5,7 +5,7 @@ import pytest
 from pyarrow.fs import _MockFileSystem
 
 from masking.regions import Regions
-from masking.storage import Location, StorageError, check_reachable, location
+from samdata.storage import Location, StorageError, check_reachable, location
 from masking.store import ImageRegions, RegionStore, StoreWriter, store_file
 
 
@@ -91,3 +91,16 @@ def test_store_through_a_file_uri(tmp_path):
     assert (tmp_path / "shared" / "regions" / "scenes--gt--fp.parquet").is_file()
     assert RegionStore.load(str(path))["1.png"].regions.areas.tolist() == [100]
     assert RegionStore.load(str(path)).metadata == {}
+
+
+def test_a_failed_write_leaves_no_temporary_file(tmp_path):
+    """The one writer every package uses: a write that fails half-way (a full disk) leaves nothing."""
+    def half_then_fail(f):
+        f.write(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        location(tmp_path / "out.bin").write(half_then_fail)
+    with pytest.raises(TypeError):
+        location(tmp_path / "state.json").write_bytes("not bytes")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

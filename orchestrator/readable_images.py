@@ -16,17 +16,17 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from masking.storage import Location, location
+from samdata.storage import Location, location
 from masking.store import RegionStore, dataset_files, fingerprint
 from orchestrator.config import SweepError
 from orchestrator.plan import Dataset
-from selfsup.data.images import load_rgb
+from samdata.image_files import load_rgb
 
 CHUNK = 64
 """Images per Ray task."""
 
 
-def describe(err: BaseException) -> str:
+def error_line(err: BaseException) -> str:
     """One line saying why an image could not be used."""
     text = str(err).splitlines()[0] if str(err) else ""
     return f"{type(err).__name__}: {text}"[:500]
@@ -37,7 +37,7 @@ def read_error(path: str | Path) -> str:
     try:
         load_rgb(path)
     except Exception as err:  # noqa: BLE001 - any broken file is reported, not fatal
-        return describe(err)
+        return error_line(err)
     return ""
 
 
@@ -52,7 +52,7 @@ MASKER_ERROR = "masker "
 
 def masker_error(name: str, err: BaseException) -> str:
     """A store's error for an image the masker ``name`` failed on (the image itself is readable)."""
-    return f"{MASKER_ERROR}{name}: {describe(err)}"[:500]
+    return f"{MASKER_ERROR}{name}: {error_line(err)}"[:500]
 
 
 def unreadable_images(dataset: Dataset, cache_dir: str | Path | Location, stores: Sequence[RegionStore] = ()) -> dict[str, str]:

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from orchestrator.data import instance_masks
-from orchestrator.data.prepared import Report, files_under, listed, per_folder, shortfall, without_mask
-from orchestrator.data.sources import Source, extract, prepare_part, sort_sources
+from samdata import instance_masks
+from samdata.image_files import list_images
+from samdata.prepared import Report, listed, per_folder, shortfall, without_mask
+from samdata.sources import Source, extract, prepare_part, sort_sources
 
 NAME = "cityscapes"
 DOWNLOADS = "https://www.cityscapes-dataset.com/downloads/"
@@ -75,7 +76,7 @@ def _check_images(root: Path, expected: dict[str, dict[str, int]], report: Repor
     images = {}
     for split, cities in expected.items():
         folder = root / "leftImg8bit" / split
-        files = images[split] = files_under(folder, ("_leftimg8bit.png",)) if folder.is_dir() else []
+        files = images[split] = list_images(folder, ("_leftimg8bit.png",)) if folder.is_dir() else []
         have, want = per_folder(files), sum(cities.values())
         missing = [c for c in cities if not have[c]]
         if len(files) == want and not missing:

@@ -1,8 +1,10 @@
-"""Instance masks in the ``ground_truth`` masker's format, converted from a dataset's annotations.
+"""The instance-mask format, and its conversion from a dataset's annotations.
 
-The masker (``masking/maskers/ground_truth.py``) reads one single-channel PNG per image, at the
-image's relative path with a ``.png`` suffix, same height and width: 0 where there is no instance,
-instances numbered 1..n. Written as uint8 when n <= 255, else uint16.
+One single-channel PNG per image, under a masks folder at the image's relative path with a ``.png``
+suffix (``mask_file``), same height and width as the image: 0 where there is no instance, instances
+numbered 1..n; uint8 when n <= 255, else uint16 (``id_png``). The synthetic generators and the
+official datasets' conversions write it; the ``ground_truth`` masker and the view-pair purity read
+it (``read_ids``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,30 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from orchestrator.data.prepared import write_atomic
-from orchestrator.data.sources import Source
+from samdata.image_files import DECODE_ERRORS
+
+from samdata.sources import Source
+from samdata.storage import location
+
+
+def mask_file(masks_root: str | Path, image_path: str) -> Path:
+    """Where the instance mask of the image at relative path ``image_path`` lies under ``masks_root``."""
+    return (Path(masks_root) / image_path).with_suffix(".png")
+
+
+def read_ids(file: str | Path) -> np.ndarray:
+    """An instance-id PNG as an (H, W) int64 array; a file that is not one is a one-line ValueError
+    (a missing one a FileNotFoundError) naming it."""
+    try:
+        with Image.open(file) as image:
+            ids = np.asarray(image)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no instance mask {file}") from None
+    except DECODE_ERRORS as err:
+        raise ValueError(f"cannot read instance mask {file}: {err}") from None
+    if ids.ndim != 2:
+        raise ValueError(f"instance mask {file} must be a single-channel id image, got shape {ids.shape}")
+    return ids.astype(np.int64)
 
 
 def number_instances(keys: np.ndarray, is_instance: np.ndarray) -> np.ndarray:
@@ -55,6 +79,6 @@ def convert(
             kept += 1
             continue
         with member.open() as f, Image.open(io.BytesIO(f.read())) as annotation:
-            write_atomic(out, id_png(to_ids(annotation)))
+            location(out).write(id_png(to_ids(annotation)))
         written += 1
     return written, kept

@@ -30,9 +30,9 @@ from masking.maskers import MaskerConfig, regions_of_batch
 from masking.regions import Regions
 from masking.store import ImageRegions, RegionStore, StoreWriter
 from orchestrator.console import detail, store_progress
-from orchestrator.images import MASKER_ERROR, describe, masker_error
+from orchestrator.readable_images import MASKER_ERROR, error_line, masker_error
 from orchestrator.plan import Dataset, MaskJob
-from selfsup.data.images import load_rgb
+from samdata.image_files import load_rgb
 
 
 def decode_images(batch: dict[str, np.ndarray], root: str) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def decode_images(batch: dict[str, np.ndarray], root: str) -> dict[str, Any]:
             errors.append("")
         except Exception as err:  # noqa: BLE001 - any broken file is reported, not fatal
             images.append(np.zeros((1, 1, 3), np.uint8))
-            errors.append(describe(err))
+            errors.append(error_line(err))
     return {"path": list(batch["path"]), "image": images, "error": errors}
 
 

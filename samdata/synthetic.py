@@ -6,7 +6,7 @@ This generator makes that situation with no download: canvases holding several o
 classes on a cluttered background of small distractor shapes, lines and noise, plus a labelled
 single-object set for evaluation. The objects are drawn shapes (``items: shapes``: random colours,
 stripes and rotation, so only the shape tells the class) or real product photos
-(``items: fashion-mnist``, see ``selfsup.data.fashion_items``).
+(``items: fashion-mnist``, see ``samdata.fashion_items``).
 
 Everything is written once, deterministically from a seed, as ordinary files, so it travels the
 same path a user's own folders travel::
@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from selfsup.data.fashion_items import CLASSES as FASHION_CLASSES
-from selfsup.data.fashion_items import fashion_items
+from samdata.fashion_items import CLASSES as FASHION_CLASSES
+from samdata.fashion_items import fashion_items
 
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "hexagon", "ell", "crescent", "arrow")
 """The object classes: a shape each; colour and stripes are random, so only the shape tells the class."""
@@ -55,7 +55,7 @@ class SyntheticConfig:
     items: str = "shapes"
     """The objects: ``shapes`` (drawn) or ``fashion-mnist`` (photos read from ``items_root``)."""
     items_root: str | None = None
-    """For ``fashion-mnist``: the folder ``python -m orchestrator.data prepare fashion-mnist`` wrote."""
+    """For ``fashion-mnist``: the folder ``python -m samdata prepare fashion-mnist`` wrote."""
     background_saturation: float = 1.0
     """Colour of the cluttered background, 0 (grey) to 1 (fully coloured, as drawn). Below 1, the
     objects are the only strongly coloured things in a scene, so matching two views by the

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from orchestrator.data import DataError
-from orchestrator.data.prepared import done_parts, is_done, mark_done, write_atomic
+from samdata import DataError
+from samdata.prepared import done_parts, is_done, mark_done
+from samdata.storage import location
 
 PEEK = 64
 """Members read from the start of a tar archive to tell what it holds (its top folders)."""
@@ -207,7 +208,7 @@ def extract(source: Source, select: Callable[[str], str | None], dest: Path) -> 
             done.kept += 1
             continue
         with member.open() as f:
-            write_atomic(out, lambda target, f=f: shutil.copyfileobj(f, target, 1 << 20))
+            location(out).write(lambda target, f=f: shutil.copyfileobj(f, target, 1 << 20))
         done.written += 1
     return done
 

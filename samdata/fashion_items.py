@@ -5,7 +5,7 @@ classes. Pasted several to a cluttered canvas, they give real objects in a scene
 offline, the miniature of the SAMCLR paper's "pretrain on scenes, evaluate on objects".
 
 The photos are read in torchvision's layout (``<root>/FashionMNIST/raw/*-ubyte``), which
-``python -m orchestrator.data prepare fashion-mnist`` writes (from a download, or from the IDX
+``python -m samdata prepare fashion-mnist`` writes (from a download, or from the IDX
 files of Debian's ``dataset-fashion-mnist`` package). The three uses draw from disjoint photos:
 scenes from the even indices of the training split, the evaluation bank from its odd indices,
 the evaluation queries from the test split.
@@ -41,7 +41,7 @@ class FashionItems:
         except RuntimeError:
             raise FileNotFoundError(
                 f"fashion-mnist items: no Fashion-MNIST under {self.root} (expected FashionMNIST/raw/*-ubyte); run "
-                f"`python -m orchestrator.data prepare fashion-mnist --root {self.root}` "
+                f"`python -m samdata prepare fashion-mnist --root {self.root}` "
                 "(add --source /usr/share/datasets/fashion-mnist to use Debian's dataset-fashion-mnist)"
             ) from None
         images = {"train": train.data.numpy(), "val": test.data.numpy()}

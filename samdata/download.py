@@ -12,7 +12,7 @@ import io
 import socket
 from collections.abc import Callable
 
-from orchestrator.data import DataError
+from samdata import DataError
 
 TIMEOUT_S = 60.0
 

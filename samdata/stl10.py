@@ -16,9 +16,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.data.download import torchvision_download
-from orchestrator.data.prepared import Report, differing_md5, is_done, mark_done, shortfall
-from orchestrator.data.sources import extract, prepare_part, sort_sources
+from samdata.download import torchvision_download
+from samdata.prepared import Report, differing_md5, is_done, mark_done, shortfall
+from samdata.sources import extract, prepare_part, sort_sources
 
 NAME = "stl10"
 FOLDER = "stl10_binary"

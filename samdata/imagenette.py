@@ -15,8 +15,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.data.prepared import Report, files_under, listed, per_folder, shortfall
-from orchestrator.data.sources import extract, prepare_part, sort_sources
+from samdata.image_files import list_images
+from samdata.prepared import Report, listed, per_folder, shortfall
+from samdata.sources import extract, prepare_part, sort_sources
 
 NAME = "imagenette"
 TOP = "imagenette2"
@@ -45,7 +46,7 @@ def _image_path(name: str) -> str | None:
 def _check(root: Path, expected: dict[str, int], classes: Sequence[str], report: Report) -> None:
     for split, want in expected.items():
         folder = root / TOP / split
-        files = files_under(folder, (".jpeg", ".jpg")) if folder.is_dir() else []
+        files = list_images(folder, (".jpeg", ".jpg")) if folder.is_dir() else []
         have = per_folder(files)
         missing = [c for c in classes if not have[c]]
         if len(files) == want and not missing:

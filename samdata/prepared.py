@@ -1,8 +1,9 @@
 """What a prepared data root is made of: files written atomically, a completion marker per dataset
 part, and the report that compares what is there with the official counts.
 
-Every file is written under a hidden ``.<name>.partial`` name and renamed into place, so a killed run
-never leaves a half file under its final name (hidden files are never counted or listed as images).
+Every file is written through ``samdata.storage`` (under a hidden temporary name, renamed into place),
+so a killed run never leaves a half file under its final name (hidden files are never counted or
+listed as images).
 A part (``images``, ``instance_masks``, ...) is marked done in ``ROOT/.prepared-<dataset>.json``
 only after all of it was written: a rerun redoes any part without its mark, keeping the files
 already complete.
@@ -12,28 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
-
-def write_atomic(path: Path, content: bytes | Callable[[IO[bytes]], object]) -> None:
-    """Write ``content`` (bytes, or a function writing to the open file) to ``path`` via a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        with open(tmp, "wb") as f:
-            if isinstance(content, bytes):
-                f.write(content)
-            else:
-                content(f)
-        os.replace(tmp, path)
-    except BaseException:  # a full disk, a bad member, Ctrl+C: no partial file is left behind
-        tmp.unlink(missing_ok=True)
-        raise
+from samdata.image_files import list_images
+from samdata.storage import location
 
 
 def _marker_file(root: Path, dataset: str) -> Path:
@@ -50,7 +36,7 @@ def done_parts(root: Path, dataset: str) -> dict[str, str | None]:
 
 def mark_done(root: Path, dataset: str, part: str, source: str | None) -> None:
     parts = done_parts(root, dataset) | {part: source}
-    write_atomic(_marker_file(root, dataset), json.dumps({"parts": parts}, indent=1).encode())
+    location(_marker_file(root, dataset)).write(json.dumps({"parts": parts}, indent=1).encode())
 
 
 def is_done(root: Path, dataset: str, part: str, source: str | None, complete: bool) -> bool:
@@ -61,16 +47,6 @@ def is_done(root: Path, dataset: str, part: str, source: str | None, complete: b
     return source is None or (part in parts and parts[part] == source)
 
 
-def files_under(folder: Path, suffixes: tuple[str, ...]) -> list[str]:
-    """Relative POSIX paths (sorted) of the non-hidden files under ``folder`` with one of ``suffixes``."""
-    out = []
-    for sub, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        rel = Path(sub).relative_to(folder)
-        out += [(rel / f).as_posix() for f in files if f.lower().endswith(suffixes) and not f.startswith(".")]
-    return sorted(out)
-
-
 def per_folder(paths: Iterable[str]) -> Counter[str]:
     """Files per top folder (city, class) of relative paths ``<folder>/<file>``."""
     return Counter(p.split("/", 1)[0] for p in paths if "/" in p)
@@ -78,7 +54,7 @@ def per_folder(paths: Iterable[str]) -> Counter[str]:
 
 def without_mask(images: Iterable[str], masks_dir: Path) -> list[str]:
     """Images (relative paths) with no ``<same path>.png`` under ``masks_dir``."""
-    masks = set(files_under(masks_dir, (".png",))) if masks_dir.is_dir() else set()
+    masks = set(list_images(masks_dir, (".png",))) if masks_dir.is_dir() else set()
     return [p for p in images if Path(p).with_suffix(".png").as_posix() not in masks]
 
 

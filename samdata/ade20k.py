@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from orchestrator.data import DataError, instance_masks
-from orchestrator.data.prepared import Report, files_under, listed, shortfall, without_mask
-from orchestrator.data.sources import Source, extract, prepare_part, sort_sources
+from samdata import DataError, instance_masks
+from samdata.image_files import list_images
+from samdata.prepared import Report, listed, shortfall, without_mask
+from samdata.sources import Source, extract, prepare_part, sort_sources
 
 NAME = "ade20k"
 TOP = "ADEChallengeData2016"
@@ -89,7 +90,7 @@ def _check_images(root: Path, expected: dict[str, int], report: Report) -> dict[
     images = {}
     for split, want in expected.items():
         folder = root / TOP / "images" / split
-        files = images[split] = files_under(folder, (".jpg",)) if folder.is_dir() else []
+        files = images[split] = list_images(folder, (".jpg",)) if folder.is_dir() else []
         if len(files) == want:
             report.found(f"{TOP}/images/{split}: {want} images")
         else:

@@ -1,4 +1,4 @@
-"""The datasets ``python -m orchestrator.data`` knows: name -> module with ``prepare`` and ``check``."""
+"""The datasets ``python -m samdata`` knows: name -> module with ``prepare`` and ``check``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from orchestrator.data import DataError, ade20k, cifar10, cityscapes, fashion_mnist, imagenette, stl10
-from orchestrator.data.prepared import Report
+from samdata import DataError, ade20k, cifar10, cityscapes, fashion_mnist, imagenette, stl10
+from samdata.prepared import Report
 
 
 @dataclass(frozen=True)

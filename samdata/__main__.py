@@ -1,4 +1,4 @@
-"""``python -m orchestrator.data {prepare,check} NAME --root DIR [--source ARCHIVE_OR_DIR ...]``.
+"""``python -m samdata {prepare,check} NAME --root DIR [--source ARCHIVE_OR_DIR ...]``.
 
 Exit code 0: complete; 1: something is missing (each shortfall on its own line); 2: a user error
 (one line on stderr).
@@ -9,14 +9,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from orchestrator.data import DataError, registry
+from samdata import DataError, registry
 
 EPILOG = "datasets:\n" + "\n".join(f"  {name:<14}{entry.summary}" for name, entry in registry.DATASETS.items())
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m orchestrator.data",
+        prog="python -m samdata",
         description="Prepare the datasets of the SAMCLR paper's tables from their official archives, and check them.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
