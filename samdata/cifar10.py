@@ -17,9 +17,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from samdata.download import torchvision_download
-from samdata.prepared import Report, differing_md5, is_done, listed, mark_done, shortfall
-from samdata.sources import extract, prepare_part, sort_sources
+from samdata.download import prepare_folder_or_download
+from samdata.prepared import Report, differing_md5, listed, shortfall
 
 NAME = "cifar10"
 FOLDER = "cifar-10-batches-py"
@@ -31,7 +30,6 @@ OFFICIAL: dict[str, int] = {"train": 50000, "test": 10000}
 
 BATCHES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 META = "batches.meta"
-ROLES = {"batches": (rf"^{FOLDER}/", "cifar-10-python.tar.gz or its cifar-10-batches-py folder")}
 _MEMBER = re.compile(rf"^{FOLDER}/(data_batch_[1-5]|test_batch|batches\.meta|readme\.html)$")
 
 
@@ -85,22 +83,14 @@ def check(root: str | Path, expected: dict[str, int] = OFFICIAL, md5: bool | Non
 
 def prepare(root: str | Path, sources: Sequence[str | Path] = (), expected: dict[str, int] = OFFICIAL) -> Report:
     root = Path(root)
-    found = sort_sources(NAME, sources, ROLES, tops=(FOLDER,))
-    complete = check(root, expected, md5=False).complete
-    if "batches" not in found and not is_done(root, NAME, "batches", None, complete):
-        root.mkdir(parents=True, exist_ok=True)
+
+    def fetch():
         from torchvision.datasets import CIFAR10
 
-        torchvision_download(
-            NAME, URL, lambda: CIFAR10(str(root), train=True, download=True),
-            instead="download it elsewhere and pass --source cifar-10-python.tar.gz",
-        )
-        mark_done(root, NAME, "batches", None)
-        worked = True
-    else:
-        worked = prepare_part(
-            NAME, root, "batches", found.get("batches"), complete,
-            lambda source, redo: str(extract(source, lambda n: n if _MEMBER.match(n) else None, root)), absent=None,
-        )
-    return check(root, expected, md5=None if worked else False)
+        CIFAR10(str(root), train=True, download=True)
 
+    return prepare_folder_or_download(
+        NAME, root, sources, folder=FOLDER, part="batches", role="cifar-10-python.tar.gz or its cifar-10-batches-py folder",
+        member=_MEMBER, url=URL, fetch=fetch, instead="download it elsewhere and pass --source cifar-10-python.tar.gz",
+        check=lambda md5: check(root, expected, md5=md5),
+    )

@@ -16,9 +16,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from samdata.download import torchvision_download
-from samdata.prepared import Report, differing_md5, is_done, mark_done, shortfall
-from samdata.sources import extract, prepare_part, sort_sources
+from samdata.download import prepare_folder_or_download
+from samdata.prepared import Report, differing_md5, shortfall
 
 NAME = "stl10"
 FOLDER = "stl10_binary"
@@ -32,7 +31,6 @@ AISTATS 2011; https://cs.stanford.edu/~acoates/stl10/)."""
 
 FILES = {"train": ("train_X.bin", "train_y.bin"), "test": ("test_X.bin", "test_y.bin"), "unlabeled": ("unlabeled_X.bin", None)}
 TEXT_FILES = ("class_names.txt", "fold_indices.txt")
-ROLES = {"binaries": (rf"^{FOLDER}/", "stl10_binary.tar.gz or its stl10_binary folder")}
 _MEMBER = re.compile(rf"^{FOLDER}/([a-z]+_[Xy]\.bin|class_names\.txt|fold_indices\.txt)$")
 
 
@@ -82,21 +80,14 @@ def check(root: str | Path, expected: dict[str, int] = OFFICIAL, md5: bool | Non
 
 def prepare(root: str | Path, sources: Sequence[str | Path] = (), expected: dict[str, int] = OFFICIAL) -> Report:
     root = Path(root)
-    found = sort_sources(NAME, sources, ROLES, tops=(FOLDER,))
-    complete = check(root, expected, md5=False).complete
-    if "binaries" not in found and not is_done(root, NAME, "binaries", None, complete):
-        root.mkdir(parents=True, exist_ok=True)
+
+    def fetch():
         from torchvision.datasets import STL10
 
-        torchvision_download(
-            NAME, URL, lambda: STL10(str(root), split="test", download=True),
-            instead="download it elsewhere (2.6 GB) and pass --source stl10_binary.tar.gz",
-        )
-        mark_done(root, NAME, "binaries", None)
-        worked = True
-    else:
-        worked = prepare_part(
-            NAME, root, "binaries", found.get("binaries"), complete,
-            lambda source, redo: str(extract(source, lambda n: n if _MEMBER.match(n) else None, root)), absent=None,
-        )
-    return check(root, expected, md5=None if worked else False)
+        STL10(str(root), split="test", download=True)
+
+    return prepare_folder_or_download(
+        NAME, root, sources, folder=FOLDER, part="binaries", role="stl10_binary.tar.gz or its stl10_binary folder",
+        member=_MEMBER, url=URL, fetch=fetch, instead="download it elsewhere (2.6 GB) and pass --source stl10_binary.tar.gz",
+        check=lambda md5: check(root, expected, md5=md5),
+    )
