@@ -14,7 +14,7 @@ import torch.nn as nn
 from lightly.loss import NegativeCosineSimilarity
 from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
 
-from selfsup.methods.momentum import ema_momentum, ema_update, frozen_copy
+from selfsup.methods.momentum import MomentumTeacher
 from selfsup.methods.settings import Dim, EmaSchedule, EmaStart, Fraction, JitterStrength, MethodSettings
 
 
@@ -40,26 +40,16 @@ PRESETS = {
 }
 
 
-class BYOL(nn.Module):
+class BYOL(MomentumTeacher):
     def __init__(self, backbone: nn.Module, feature_dim: int, settings: BYOLSettings = BYOLSettings()):
-        super().__init__()
-        self.settings = s = settings
-        self.backbone = backbone
-        self.projection = BYOLProjectionHead(feature_dim, s.hidden_dim, s.output_dim)
+        s = settings
+        super().__init__(backbone, BYOLProjectionHead(feature_dim, s.hidden_dim, s.output_dim), settings)
         self.prediction = BYOLPredictionHead(s.output_dim, s.prediction_hidden_dim, s.output_dim)
-        self.backbone_momentum = frozen_copy(backbone)
-        self.projection_momentum = frozen_copy(self.projection)
         self.criterion = NegativeCosineSimilarity()
-
-    def on_step_start(self, step: int, total_steps: int) -> None:
-        m = ema_momentum(step, total_steps, self.settings.ema, self.settings.ema_schedule)
-        ema_update([(self.backbone, self.backbone_momentum), (self.projection, self.projection_momentum)], m)
 
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
         x0, x1 = views[0], views[1]
         p0 = self.prediction(self.projection(self.backbone(x0)))
         p1 = self.prediction(self.projection(self.backbone(x1)))
-        with torch.no_grad():
-            z0 = self.projection_momentum(self.backbone_momentum(x0))
-            z1 = self.projection_momentum(self.backbone_momentum(x1))
+        z0, z1 = self.teacher(x0), self.teacher(x1)
         return 0.5 * (self.criterion(p0, z1) + self.criterion(p1, z0))

@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from lightly.models.modules import MoCoProjectionHead
 
-from selfsup.methods.momentum import KeyQueue, ema_momentum, ema_update, frozen_copy
+from selfsup.methods.momentum import KeyQueue, MomentumTeacher
 from selfsup.methods.settings import Dim, EmaSchedule, EmaStart, Fraction, MethodSettings, Positive
 
 
@@ -60,23 +60,14 @@ def infonce(query: torch.Tensor, key: torch.Tensor, negatives: torch.Tensor, tem
     return F.cross_entropy(logits, torch.zeros(len(q), dtype=torch.long, device=q.device))
 
 
-class MoCo(nn.Module):
+class MoCo(MomentumTeacher):
     def __init__(self, backbone: nn.Module, feature_dim: int, settings: MoCoSettings = MoCoSettings()):
-        super().__init__()
-        s = self.settings = settings
-        self.backbone = backbone
-        self.projection = MoCoProjectionHead(feature_dim, s.hidden_dim or feature_dim, s.output_dim)
-        self.backbone_momentum = frozen_copy(backbone)
-        self.projection_momentum = frozen_copy(self.projection)
+        s = settings
+        super().__init__(backbone, MoCoProjectionHead(feature_dim, s.hidden_dim or feature_dim, s.output_dim), settings)
         self.queue = KeyQueue(s.queue_size, s.output_dim)
 
-    def on_step_start(self, step: int, total_steps: int) -> None:
-        m = ema_momentum(step, total_steps, self.settings.ema, self.settings.ema_schedule)
-        ema_update([(self.backbone, self.backbone_momentum), (self.projection, self.projection_momentum)], m)
-
     def _keys(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return F.normalize(self.projection_momentum(self.backbone_momentum(x)), dim=1)
+        return F.normalize(self.teacher(x), dim=1)
 
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
         x0, x1 = views[0], views[1]

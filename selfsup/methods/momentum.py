@@ -40,6 +40,29 @@ def ema_update(pairs: list[tuple[nn.Module, nn.Module]], momentum: float) -> Non
         update_momentum(student, teacher, momentum)
 
 
+class MomentumTeacher(nn.Module):
+    """A student ``backbone`` + ``projection`` and its EMA teacher of both (MoCo, BYOL, SCE; lightly's
+    benchmark models name them ``backbone_momentum`` and ``projection_momentum``, as here). The
+    settings give ``ema`` (the start) and ``ema_schedule``."""
+
+    def __init__(self, backbone: nn.Module, projection: nn.Module, settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.backbone = backbone
+        self.projection = projection
+        self.backbone_momentum = frozen_copy(backbone)
+        self.projection_momentum = frozen_copy(projection)
+
+    def on_step_start(self, step: int, total_steps: int) -> None:
+        m = ema_momentum(step, total_steps, self.settings.ema, self.settings.ema_schedule)
+        ema_update([(self.backbone, self.backbone_momentum), (self.projection, self.projection_momentum)], m)
+
+    @torch.no_grad()
+    def teacher(self, x: torch.Tensor) -> torch.Tensor:
+        """The teacher's projection of ``x`` (no gradient)."""
+        return self.projection_momentum(self.backbone_momentum(x))
+
+
 class KeyQueue(nn.Module):
     """A first-in first-out queue of the last ``size`` L2-normalised teacher keys (MoCo, He et al.
     2020, Sec. 3.1), initialised with random unit vectors as in MoCo's code and lightly's

@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from lightly.models.modules import BYOLPredictionHead, MoCoProjectionHead
 
-from selfsup.methods.momentum import KeyQueue, ema_momentum, ema_update, frozen_copy
+from selfsup.methods.momentum import KeyQueue, MomentumTeacher
 from selfsup.methods.settings import Dim, EmaSchedule, EmaStart, Fraction, MethodSettings, Positive, Probability
 
 
@@ -58,29 +58,19 @@ def sce_loss(student: torch.Tensor, teacher: torch.Tensor, queue: torch.Tensor, 
     return -(target * F.log_softmax(logits_student, dim=1)).sum(dim=1).mean()
 
 
-class SCE(nn.Module):
+class SCE(MomentumTeacher):
     def __init__(self, backbone: nn.Module, feature_dim: int, settings: SCESettings = SCESettings()):
-        super().__init__()
-        self.settings = s = settings
-        self.backbone = backbone
-        self.projection = MoCoProjectionHead(feature_dim, feature_dim, s.output_dim)
+        s = settings
+        super().__init__(backbone, MoCoProjectionHead(feature_dim, feature_dim, s.output_dim), settings)
         self.prediction = BYOLPredictionHead(s.output_dim, feature_dim, s.output_dim)
-        self.backbone_momentum = frozen_copy(backbone)
-        self.projection_momentum = frozen_copy(self.projection)
         self.queue = KeyQueue(s.queue_size, s.output_dim)
-
-    def on_step_start(self, step: int, total_steps: int) -> None:
-        m = ema_momentum(step, total_steps, self.settings.ema, self.settings.ema_schedule)
-        ema_update([(self.backbone, self.backbone_momentum), (self.projection, self.projection_momentum)], m)
 
     def forward(self, views: list[torch.Tensor]) -> torch.Tensor:
         x0, x1 = views[0], views[1]
         s = self.settings
         p0 = F.normalize(self.prediction(self.projection(self.backbone(x0))), dim=1)
         p1 = F.normalize(self.prediction(self.projection(self.backbone(x1))), dim=1)
-        with torch.no_grad():
-            k0 = F.normalize(self.projection_momentum(self.backbone_momentum(x0)), dim=1)
-            k1 = F.normalize(self.projection_momentum(self.backbone_momentum(x1)), dim=1)
+        k0, k1 = F.normalize(self.teacher(x0), dim=1), F.normalize(self.teacher(x1), dim=1)
         queue = self.queue.snapshot()
         loss = 0.5 * (sce_loss(p0, k1, queue, s.coeff, s.temperature, s.tau_m) + sce_loss(p1, k0, queue, s.coeff, s.temperature, s.tau_m))
         self.queue.push(torch.cat([k0, k1]))
