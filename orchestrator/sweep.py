@@ -231,7 +231,8 @@ def run_sweep(
 
     from orchestrator.readable_images import unreadable_images
     from orchestrator.region_stage import compute_store
-    from orchestrator.trial import checkpointed_histories, reached_the_end, run_trial
+    from orchestrator.trial import run_trial
+    from orchestrator.trial_histories import checkpointed_histories, reached_the_end
     from orchestrator.trial_table import TrialTable
 
     _init_ray(address)
@@ -355,7 +356,7 @@ def _finish(plan: Plan, run_dir: Location, state: dict[str, Any], failed: int, s
     report. The sweep's state is saved first: if MLflow is unreachable now, ``--resume`` does this
     part again."""
     from orchestrator.report import write_report
-    from orchestrator.trial import checkpointed_histories, reached_the_end
+    from orchestrator.trial_histories import checkpointed_histories, reached_the_end
 
     state["finished"] = failed == 0
     write_state(run_dir, state)

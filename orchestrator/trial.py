@@ -12,9 +12,10 @@ tags its MLflow run with the Ray node it ran on (``node_id``) and, when it resta
 checkpoint, with that checkpoint's epoch (``restored_from_epoch``). A ``frozen`` trial evaluates a
 frozen encoder instead of training (``selfsup.frozen``): one epoch, one point, the same checkpoints.
 
-Each checkpoint also holds ``history.json`` (the run id, the planned epochs, every epoch's
-metrics so far): while the tracking server is unreachable the trial trains on, and the driver
-logs from these files whatever MLflow is still missing at the end of the sweep.
+Each checkpoint also holds ``history.json`` (``orchestrator.trial_histories``: the run id, the
+planned epochs, every epoch's metrics so far): while the tracking server is unreachable the trial
+trains on, and the driver logs from these files whatever MLflow is still missing at the end of the
+sweep. This module runs in the trial's worker; the driver reads the histories.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from typing import Any
 
 import torch
 
-from samdata.storage import Location, location
+from samdata.storage import location
 from masking.store import RegionStore
 from orchestrator.frozen import is_frozen
-from orchestrator.rundirs import experiment_dirs
 from orchestrator.tracking import TrackingError, TrialTracker, log_files, set_tag
+from orchestrator.trial_histories import HISTORY, history_json
 from selfsup.backbone import export_backbone
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import build_eval_set
@@ -42,7 +43,6 @@ from selfsup.training import Pretraining
 CHECKPOINT = "state.pt"
 BACKBONE_FOLDER = "backbone"
 """Where a finished trial's backbone lands in its MLflow run (``selfsup.backbone.export_backbone``)."""
-HISTORY = "history.json"
 NODE_TAG = "node_id"
 RESTORED_TAG = "restored_from_epoch"
 """Set when a trial restarts from a checkpoint (a lost worker or node, a resumed sweep): its epoch."""
@@ -113,8 +113,7 @@ def run_trial(config: dict[str, Any]) -> None:
         tracker.log_epoch(metrics)
         with tempfile.TemporaryDirectory() as folder:
             run.save(Path(folder) / CHECKPOINT)
-            history = {"run_id": spec["run_id"], "epochs": run.cfg.epochs, "history": run.history}
-            (Path(folder) / HISTORY).write_text(json.dumps(history))
+            (Path(folder) / HISTORY).write_text(history_json(spec["run_id"], run.cfg.epochs, run.history))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
     try:
@@ -122,7 +121,7 @@ def run_trial(config: dict[str, Any]) -> None:
     except BaseException:
         tracker.finish("FAILED")
         raise
-    if not is_frozen(train):  # a frozen encoder has no trained backbone to hand on
+    if trainer.trained_backbone is not None:  # a frozen encoder trained none
         log_backbone(spec, trainer)
     tracker.finish("FINISHED")
 
@@ -131,30 +130,8 @@ def log_backbone(spec: dict[str, Any], trainer: Pretraining) -> None:
     """The trained backbone and its settings as artifacts of the trial's run (not every epoch's
     checkpoint: those stay in the trial's folder). A tracking failure does not fail the trial: the
     last checkpoint holds the same weights."""
-    files = export_backbone(trainer.model.backbone, trainer.cfg.backbone_width, trainer.cfg.stem)
+    files = export_backbone(trainer.trained_backbone, trainer.cfg.backbone_width, trainer.cfg.stem)
     try:
         log_files(spec["tracking_uri"], spec["run_id"], files, BACKBONE_FOLDER)
     except TrackingError as err:
         warnings.warn(f"trial {spec['key']}: backbone not logged to MLflow ({err}); its last checkpoint holds the weights", stacklevel=2)
-
-
-def checkpointed_histories(run_dir: str | Path | Location) -> dict[str, dict[str, Any]]:
-    """Run id -> ``history.json`` of the newest readable checkpoint of each trial under ``run_dir``
-    (a local folder or a URI), trials added to the run (``added-N/``) included; a checkpoint
-    half-copied by a killed driver is passed over for the one before."""
-    out: dict[str, dict[str, Any]] = {}
-    trial_dirs = [p for experiment in experiment_dirs(run_dir) for p in experiment.iterdir() if p.is_dir()]  # sorted by name
-    for trial_dir in trial_dirs:
-        for file in sorted(trial_dir.glob(f"checkpoint_*/{HISTORY}"), key=str, reverse=True):
-            try:
-                data = json.loads(file.read_text())
-            except (OSError, ValueError):
-                continue
-            out[data["run_id"]] = data
-            break
-    return out
-
-
-def reached_the_end(history: dict[str, Any] | None) -> bool:
-    """Whether a ``history.json`` (see ``checkpointed_histories``) holds the trial's last epoch."""
-    return history is not None and bool(history["history"]) and history["history"][-1]["epoch"] >= history["epochs"]

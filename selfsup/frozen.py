@@ -76,6 +76,11 @@ class FrozenEvaluation:
             raise ValueError("checkpoint was made with another frozen encoder or settings; refusing to resume")
         self.epoch, self.history = state["epoch"], list(state["history"])
 
+    @property
+    def trained_backbone(self) -> None:
+        """None: a frozen encoder is evaluated, not trained; there is no backbone of ours to hand on."""
+        return None
+
     def save(self, path: str | Path) -> None:
         """Written atomically, as ``Pretraining.save``."""
         save_checkpoint(self.state_dict(), path)

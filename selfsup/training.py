@@ -188,6 +188,11 @@ class Pretraining:
         self.epoch = state["epoch"]
         self.history = list(state["history"])
 
+    @property
+    def trained_backbone(self) -> torch.nn.Module:
+        """The backbone this run trains (what ``selfsup.backbone.export_backbone`` hands on)."""
+        return self.model.backbone
+
     def save(self, path: str | Path) -> None:
         """Write a checkpoint atomically: a crash mid-write leaves the previous one intact."""
         save_checkpoint(self.state_dict(), path)

@@ -27,7 +27,8 @@ from ray.cluster_utils import Cluster
 
 from orchestrator.config import load_sweep
 from orchestrator.sweep import main
-from orchestrator.trial import HISTORY, NODE_TAG
+from orchestrator.trial import NODE_TAG
+from orchestrator.trial_histories import HISTORY
 from tests.orchestrator.simulated_cluster import gpu_cluster
 
 
