@@ -119,12 +119,9 @@ class Console:
         saved_fds = (os.dup(1), os.dup(2))
         saved_streams = (sys.stdout, sys.stderr)
         self._point_at(self.log_path, mode="w")
-        ray_was_up = _ray_is_up()
         try:
             yield self
         finally:
-            if not ray_was_up and _ray_is_up():
-                _shutdown_ray()  # now, not at exit: Ray's last relayed lines land in the log file
             _ACTIVE = previous
             self._end_line()
             sys.stdout.flush()
@@ -201,20 +198,6 @@ def _fileno(stream: TextIO) -> int | None:
         return stream.fileno()
     except (AttributeError, OSError, io.UnsupportedOperation):
         return None
-
-
-def _ray_is_up() -> bool:
-    ray = sys.modules.get("ray")
-    return ray is not None and ray.is_initialized()
-
-
-def _shutdown_ray() -> None:
-    import ray
-
-    try:
-        ray.shutdown()
-    except Exception as err:  # noqa: BLE001 - shutting down must not hide the sweep's own outcome
-        print(f"ray.shutdown failed: {err}", file=sys.stderr)
 
 
 def _quiet_ray_data() -> None:

@@ -156,6 +156,23 @@ def view_pair_purity(plan: Plan, stores: dict, images: dict[str, list[str]], log
         return []
 
 
+def ray_is_up() -> bool:
+    """Whether this process is connected to Ray (without importing it)."""
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
+def shutdown_ray() -> None:
+    """Disconnect from Ray (and stop the local cluster this process started); a failure is printed,
+    never raised over the sweep's own outcome."""
+    import ray
+
+    try:
+        ray.shutdown()
+    except Exception as err:  # noqa: BLE001 - shutting down must not hide the sweep's own outcome
+        print(f"ray.shutdown failed: {err}", file=sys.stderr)
+
+
 def ray_init_kwargs(address: str | None) -> dict[str, Any]:
     """How the sweep starts Ray: joining a cluster as it is, or a local instance without the
     dashboard (were it turned on, it would listen on 127.0.0.1 only, never on every interface)."""
@@ -428,12 +445,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.allow_changes and not args.resume:
         parser.error("--allow-changes goes with --resume")
     console = Console(verbose=args.verbose)
+    ray_was_up = ray_is_up()
     try:
         with console.captured():
-            failed = run_sweep(
-                args.sweep, resume=args.resume, address=args.address, dry_run=args.dry_run, smoke=args.smoke, allow_changes=args.allow_changes,
-                log=console,
-            )
+            try:
+                failed = run_sweep(
+                    args.sweep, resume=args.resume, address=args.address, dry_run=args.dry_run, smoke=args.smoke, allow_changes=args.allow_changes,
+                    log=console,
+                )
+            finally:
+                if not ray_was_up and ray_is_up():
+                    shutdown_ray()  # inside the capture, not at exit: Ray's last relayed lines land in the log file
     except (SweepError, TrackingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
