@@ -2,13 +2,16 @@
 
 Reference: segment-anything-hq's ``SamAutomaticMaskGenerator`` (64 prompts per batch, float32), one
 image at a time, as the reference code ran it. Ours: ``masking.hqsam_generator.BatchedMaskGenerator`` with the
-decoder restructurings of ``masking.hqsam_decoder`` switched on one at a time (``--variants``):
+decoder restructurings of ``masking.hqsam_decoder`` and the encoder's fused attention switched on one at
+a time (``--variants``):
 
 - ``baseline``: none of them (the transformer, upscaling, HQ path and all mask products on every
   prompt, then the IoU filter: the arithmetic of the reference decoder, batched);
 - ``iou_first``: upscaling, HQ path and mask product only on prompts above ``pred_iou_thresh``;
 - ``fold_hq``: HQ's last convolution folded into the per-prompt hypernetwork vector, one product;
 - ``shared_layer0``: layer 0's image-side projections once per image;
+- ``fused_attention``: the image encoder's attention through ``scaled_dot_product_attention``
+  (``masking.hqsam_encoder``), the decoder as in ``baseline``;
 - ``all``: every switch on (the default of the generator).
 
 Printed in one table: milliseconds per image of each stage (encoder, prompt encoder, transformer
@@ -56,12 +59,13 @@ from masking.hqsam_generator import AMGSettings, BatchedMaskGenerator, agreement
 from masking.hqsam_decoder import DecoderOptions, SplitHQDecoder, untimed  # noqa: E402
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-VARIANTS = {
-    "baseline": DecoderOptions.none(),
-    "iou_first": DecoderOptions(iou_first=True, fold_hq=False, shared_layer0=False),
-    "fold_hq": DecoderOptions(iou_first=False, fold_hq=True, shared_layer0=False),
-    "shared_layer0": DecoderOptions(iou_first=False, fold_hq=False, shared_layer0=True),
-    "all": DecoderOptions(),
+VARIANTS = {  # name -> (decoder restructurings, fused encoder attention)
+    "baseline": (DecoderOptions.none(), False),
+    "iou_first": (DecoderOptions(iou_first=True, fold_hq=False, shared_layer0=False), False),
+    "fold_hq": (DecoderOptions(iou_first=False, fold_hq=True, shared_layer0=False), False),
+    "shared_layer0": (DecoderOptions(iou_first=False, fold_hq=False, shared_layer0=True), False),
+    "fused_attention": (DecoderOptions.none(), True),
+    "all": (DecoderOptions(), True),
 }
 STAGES = (
     "encoder",
@@ -243,7 +247,7 @@ def main() -> None:
     generators = {
         variant: BatchedMaskGenerator(
             model, settings, DTYPES[args.dtype], args.image_batch, args.prompt_batch, args.upsample_budget,
-            compile=args.compile, options=VARIANTS[variant],
+            compile=args.compile, options=VARIANTS[variant][0], fused_attention=VARIANTS[variant][1],
         )
         for variant in variants
     }

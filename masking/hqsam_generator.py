@@ -9,7 +9,9 @@ filtering, and round-trips every mask through run-length encoding on the CPU.
 ``BatchedMaskGenerator`` runs the same modules on the same inputs with the same thresholds, in a
 different order:
 
-- the image encoder runs on a batch of images (and crops) at once;
+- the image encoder runs on a batch of images (and crops) at once, its attention through PyTorch's
+  fused ``scaled_dot_product_attention`` with the positional bias as an additive mask
+  (``masking.hqsam_encoder``), and compiled with the decoder when ``compile`` is on;
 - the mask decoder gets hundreds of prompts per call (each prompt is its own batch element, so
   the chunk size does not change any result);
 - the decoder runs split (``masking.hqsam_decoder.SplitHQDecoder``): the two-way transformer and
@@ -37,6 +39,7 @@ import torch
 from torchvision.ops.boxes import batched_nms, box_area
 
 from masking.hqsam_decoder import DecoderOptions, SplitHQDecoder, Timer, untimed
+from masking import hqsam_encoder
 
 MODEL_TYPES = ("vit_tiny", "vit_b", "vit_l", "vit_h")
 
@@ -108,17 +111,24 @@ class BatchedMaskGenerator:
         compile: bool = False,
         options: DecoderOptions = DecoderOptions(),
         timer: Timer = untimed,
+        fused_attention: bool = True,
     ):
         from segment_anything_hq.utils.amg import build_all_layer_point_grids
         from segment_anything_hq.utils.transforms import ResizeLongestSide
 
+        original = model
         if dtype != torch.float32 or compile:
             # weights in half precision (a copy): autocast would re-cast the decoder's per-prompt
             # copies of the image embedding at every layer (measured: a quarter of GPU time on
             # an H100); the prompt encoder's Fourier features stay in float32
             model = copy.deepcopy(model).to(dtype)
             model.prompt_encoder.float()
+            if fused_attention:  # our own copy: fused for good (and before compiling)
+                hqsam_encoder.swap_to_fused(model.image_encoder)
+        self.fuse_per_call = fused_attention and model is original
+        """The caller's model is shared (e.g. with the reference): fused only while we encode."""
         self.model = model
+        self._encoder = torch.compile(model.image_encoder, dynamic=False) if compile else model.image_encoder
         self.decoder = SplitHQDecoder(model.mask_decoder, options)
         self.options = options
         self.compile = compile
@@ -164,8 +174,8 @@ class BatchedMaskGenerator:
         for start in range(0, len(views), self.image_batch):
             chunk = inputs[start : start + self.image_batch]
             batch = torch.stack([self.model.preprocess(x.to(self.device, torch.float32)) for x in chunk])
-            with self.timer("encoder"):
-                features, interm = self.model.image_encoder(batch.to(self.dtype))
+            with self.timer("encoder"), hqsam_encoder.fused_attention(self.model.image_encoder, self.fuse_per_call):
+                features, interm = self._encoder(batch.to(self.dtype))
             for j, view in enumerate(views[start : start + self.image_batch]):
                 orig = images[view.image].shape[:2]
                 per_image[view.image].append(self._process_view(view, features[j : j + 1], [f[j : j + 1] for f in interm], orig))

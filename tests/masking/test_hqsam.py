@@ -11,6 +11,7 @@ from skimage import data
 
 from masking.hqsam_generator import AMGSettings, BatchedMaskGenerator, agreement, build_hqsam, reference_generator
 from masking.hqsam_decoder import DecoderOptions, SplitHQDecoder
+from masking.hqsam_encoder import FusedTinyViTAttention, FusedViTAttention, fused_attention
 from masking.maskers import MaskerConfig, regions_of_batch
 
 
@@ -170,3 +171,49 @@ def test_an_explicit_dtype_overridden_on_the_cpu_warns_naming_it(recwarn):
     recwarn.clear()
     HQSAMMasker(model_type="vit_tiny", device="cpu", points_per_side=2)  # the default: float32 on the CPU, silently
     assert not [w for w in recwarn if "dtype" in str(w.message)]
+
+
+def test_fused_attention_gives_each_encoders_outputs_and_is_undone_on_exit(model):
+    """SAM's ViT (decomposed relative positions, windowed and global blocks; random non-zero position
+    tables so the bias matters) and TinyViT (vit_tiny's offset-bias table): the fused kernel's outputs
+    match the reference attention's to float rounding, and the modules are the reference ones again after."""
+    from segment_anything_hq.modeling.image_encoder import Attention, ImageEncoderViT
+
+    torch.manual_seed(0)
+    vit = ImageEncoderViT(img_size=128, patch_size=16, embed_dim=64, depth=2, num_heads=4, out_chans=32, use_rel_pos=True,
+                          rel_pos_zero_init=False, window_size=4, global_attn_indexes=(1,)).eval()
+    for module in vit.modules():
+        if isinstance(module, Attention):
+            torch.nn.init.normal_(module.rel_pos_h, std=0.5)
+            torch.nn.init.normal_(module.rel_pos_w, std=0.5)
+    x = torch.randn(2, 3, 128, 128)
+    with torch.no_grad():
+        reference = vit(x)[0]
+        with fused_attention(vit) as swapped:
+            assert swapped == 2 and all(type(m) is FusedViTAttention for m in vit.modules() if isinstance(m, Attention))
+            fused = vit(x)[0]
+        assert not any(isinstance(m, FusedViTAttention) for m in vit.modules())
+        assert torch.allclose(fused, reference, atol=1e-4) and not torch.equal(fused, torch.zeros_like(fused))
+        image = torch.randn(1, 3, 1024, 1024)
+        reference = model.image_encoder(image)[0]
+        with fused_attention(model.image_encoder) as swapped:
+            assert swapped > 0
+            fused = model.image_encoder(image)[0]
+    assert torch.allclose(fused, reference, atol=1e-4)
+    assert not any(isinstance(m, FusedTinyViTAttention) for m in model.modules())
+
+
+def test_the_generator_fuses_only_while_it_encodes_a_shared_model(model):
+    """The reference generator can share our model: after ours has run, its attention is the reference's."""
+    settings = AMGSettings(points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+    generator = BatchedMaskGenerator(model, settings)
+    assert generator.fuse_per_call
+    seen = []
+    handle = model.image_encoder.register_forward_hook(
+        lambda module, args, out: seen.append(any(isinstance(m, FusedTinyViTAttention) for m in module.modules())))
+    try:
+        generator.generate([images()[0]])
+    finally:
+        handle.remove()
+    assert seen == [True]
+    assert not any(isinstance(m, FusedTinyViTAttention) for m in model.modules())
