@@ -1,9 +1,9 @@
 """Pretraining items for ``input: gpu``: an image's index and the crop boxes of its views, no pixels made.
 
 The crop boxes come from the very sampler the CPU path uses (``masking.crops.CropSampler.crop_boxes``,
-which ``selfsup.views.ViewSampler`` inherits): with
-``sampling: regions`` one region is picked per draw, its box is enlarged by ``c`` and clipped, and
-every view's random-resized crop lies inside it (SAMCLR paper, Sec. 3). Only the coordinates are
+which ``selfsup.views.ViewSampler`` inherits): with ``sampling: regions`` one region is picked per
+draw, its box is enlarged by ``c`` and clipped, and every view's random-resized crop lies inside it
+(SAMCLR paper, Sec. 3). Only the coordinates are
 those of the cached image: region boxes are rescaled to it before the draw. The pixels stay in the
 cache: a batch of them is gathered on the device (``selfsup.data.image_cache.DeviceImages``), then
 cut, resized and augmented there (``selfsup.data.device_views``). Workers ship a few numbers per

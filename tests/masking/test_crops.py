@@ -38,7 +38,8 @@ def test_region_crops_show_only_the_region_pixels():
     sampler = CropSampler((CropSpec(2, 24),), "regions", c=1.0)
     colours = []
     for _ in range(100):
-        crops = [np.asarray(resized_crop(image, box, 24)) for box in sampler.crop_boxes(image.width, image.height, boxes)]
+        boxes_of_views = sampler.crop_boxes(image.width, image.height, boxes)
+        crops = [np.asarray(resized_crop(image, box, 24)) for box in boxes_of_views]
         assert all(crop.shape == (24, 24, 3) for crop in crops)
         means = [crop.reshape(-1, 3).mean(0) / 255 for crop in crops]
         channel = {int(m.argmax()) for m in means}
