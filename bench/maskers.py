@@ -51,7 +51,7 @@ from skimage.segmentation import felzenszwalb  # noqa: E402
 
 from masking.maskers import MASKERS, Masker, MaskerConfig, Proposals, regions_of  # noqa: E402
 from masking.purity import Purity, Scene, read_classes, view_pair_purity  # noqa: E402
-from masking.sampler import CropSpec  # noqa: E402
+from masking.crops import CropSpec  # noqa: E402
 from masking.regions import REFERENCE_CONTAINMENT, mask_boxes  # noqa: E402
 from samdata.synthetic import SyntheticConfig, generate  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Images/s of our view sampler (``regions`` and ``random``) vs lightly's ``SimCLRTransform``.
+"""Images/s of our view sampler (``selfsup.views.ViewSampler``, ``regions`` and ``random``) vs lightly's ``SimCLRTransform``.
 
 Same photos (scikit-image's bundled ones), same output size, two views per image, one process;
 rounds alternate between the samplers and the median round is reported, so background load hits
@@ -23,7 +23,7 @@ from lightly.transforms import SimCLRTransform  # noqa: E402
 from PIL import Image  # noqa: E402
 from skimage import data  # noqa: E402
 
-from masking.sampler import CropSpec, ViewSampler  # noqa: E402
+from selfsup.views import ViewSampler, ViewSpec  # noqa: E402
 
 
 def photos() -> list[Image.Image]:
@@ -54,8 +54,8 @@ def main() -> None:
     imgs = photos()
     boxes = [boxes_for(i, rng) for i in imgs]
     lightly = SimCLRTransform(input_size=args.size)
-    regions = ViewSampler((CropSpec(2, args.size),), "regions", c=1.3)
-    random = ViewSampler((CropSpec(2, args.size),), "random")
+    regions = ViewSampler((ViewSpec(2, args.size),), "regions", c=1.3)
+    random = ViewSampler((ViewSpec(2, args.size),), "random")
     candidates = {
         "lightly SimCLRTransform": lambda i: lightly(imgs[i % len(imgs)]),
         "ours, sampling=regions": lambda i: regions(imgs[i % len(imgs)], boxes[i % len(imgs)]),

@@ -1,7 +1,8 @@
 """``python -m masking.preview``: what a masker keeps and what views it gives, in one PNG.
 
 Like Figure 1 of the SAMCLR paper: for a few images, the kept regions (solid boxes), their boxes
-enlarged by ``c`` (dashed), and a handful of view pairs drawn by the ``regions`` sampler.
+enlarged by ``c`` (dashed), and a handful of view pairs drawn by the ``regions`` sampler
+(``masking.crops``: the crops a trial cuts, before training's colour augmentations).
 
     python -m masking.preview data/synthetic/scenes/images --masker felzenszwalb --min-area 200
     python -m masking.preview photo1.jpg photo2.jpg --masker hqsam \\
@@ -17,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from masking.crops import CropSampler, CropSpec, resized_crop
 from masking.maskers import MASKERS, Masker, MaskerConfig, regions_of
 from masking.regions import PAPER_C, PAPER_MIN_AREA, Regions, enlarge_boxes
-from masking.sampler import CropSpec, ViewSampler, simclr_photometric
 from samdata.image_files import list_images
 
 
@@ -65,7 +66,8 @@ def open_rgb(path: Path):  # noqa: ANN201 - PIL is imported lazily
 def draw(shown: list[tuple[str, object, Regions]], c: float, pairs: int, size: int, title: str, seed: int = 0) -> bytes:
     """The preview PNG of images whose regions are known: per row (name, RGB PIL image, kept
     regions) the image with its kept regions (solid boxes) and their boxes enlarged by ``c``
-    (dashed), then ``pairs`` view pairs drawn by the ``regions`` sampler inside them.
+    (dashed), then ``pairs`` view pairs drawn by the ``regions`` sampler inside them (cut and
+    resized as a trial cuts them; without colour augmentations, which are training's: ``selfsup.augment``).
     Used by ``render`` (regions from a masker) and by the sweep (regions from a region store)."""
     import io
 
@@ -76,7 +78,7 @@ def draw(shown: list[tuple[str, object, Regions]], c: float, pairs: int, size: i
     from matplotlib.patches import Rectangle
 
     torch.manual_seed(seed)
-    sampler = ViewSampler((CropSpec(2, size),), "regions", c, simclr_photometric(normalize=False))
+    sampler = CropSampler((CropSpec(2, size),), "regions", c)
     fig, axes = plt.subplots(len(shown), 1 + 2 * pairs, figsize=(3 * (1 + 2 * pairs), 3 * len(shown)), squeeze=False)
     colours = plt.cm.tab10.colors
     for row, (rel, image, regions) in zip(axes, shown):
@@ -88,10 +90,10 @@ def draw(shown: list[tuple[str, object, Regions]], c: float, pairs: int, size: i
             row[0].add_patch(Rectangle(box[:2], box[2] - box[0], box[3] - box[1], fill=False, color=colour, lw=1.5))
             row[0].add_patch(Rectangle(big[:2], big[2] - big[0], big[3] - big[1], fill=False, color=colour, lw=1, ls="--"))
         for p in range(pairs):
-            views = sampler(image, regions.boxes)
-            for v, view in enumerate(views):
+            boxes = sampler.crop_boxes(image.width, image.height, regions.boxes)
+            for v, box in enumerate(boxes):
                 ax = row[1 + 2 * p + v]
-                ax.imshow(view.permute(1, 2, 0).clamp(0, 1).numpy())
+                ax.imshow(np.asarray(resized_crop(image, box, size)))
                 ax.set_title(f"pair {p + 1}, view {v + 1}", fontsize=8)
         for ax in row:
             ax.axis("off")

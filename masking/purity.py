@@ -6,7 +6,7 @@ object or parts of two, so the positive pair of SimCLR does not share one object
 drawn inside one region do. Given a dataset's instance masks, that premise can be checked per
 masker, ``c``, ``min_area`` and crop setting without training anything:
 
-1. draw view boxes exactly as a trial draws them (``masking.sampler.ViewSampler.crop_boxes``, the
+1. draw view boxes exactly as a trial draws them (``masking.crops.CropSampler.crop_boxes``, the
    trial's own sampler: region pick, box enlargement by ``c``, each ``CropSpec``'s scale, ratio and
    count), ``draws`` times per image;
 2. for every view, count the pixels of each instance inside its box (pixel centres inside the
@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from masking.sampler import CropSpec, ViewSampler
+from masking.crops import CropSampler, CropSpec
 from samdata.image_files import list_images
 from samdata.instance_masks import mask_file, read_ids
 
@@ -142,7 +142,7 @@ def label_counts(ids: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.nda
     return labels, np.moveaxis(counts, 0, -1)
 
 
-def _draw_boxes(sampler: ViewSampler, width: int, height: int, boxes: np.ndarray | None, draws: int) -> np.ndarray:
+def _draw_boxes(sampler: CropSampler, width: int, height: int, boxes: np.ndarray | None, draws: int) -> np.ndarray:
     """(draws, views, 4) crop boxes drawn with the trial's sampler."""
     return np.asarray([sampler.crop_boxes(width, height, boxes) for _ in range(draws)], np.float64)
 
@@ -156,7 +156,7 @@ def view_pair_purity(
     seed: int = 0,
     background: float = 0.5,
 ) -> Purity:
-    """View-pair purity of ``scenes`` under the sampler ``ViewSampler(crops, sampling, c)``.
+    """View-pair purity of ``scenes`` under the sampler ``CropSampler(crops, sampling, c)``.
 
     ``draws`` view sets per image, every pair of views of a set scored (see the module docstring).
     Torch's global RNG is seeded with ``seed`` inside and restored afterwards, so the result is
@@ -164,7 +164,7 @@ def view_pair_purity(
     """
     if draws < 1:
         raise PurityError(f"draws must be >= 1, got {draws}")
-    sampler = ViewSampler(crops, sampling, c)
+    sampler = CropSampler(crops, sampling, c)
     views = sum(spec.n for spec in crops)
     if views < 2:
         raise PurityError(f"the crops give {views} view(s) per draw; a pair needs at least 2")

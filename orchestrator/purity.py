@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from masking.purity import load_scenes, read_classes, view_pair_purity
-from masking.sampler import CropSpec
+from masking.crops import CropSpec
 from orchestrator.plan import Plan
 from samdata.synthetic import SyntheticPaths
 from selfsup.methods import method_spec

@@ -54,7 +54,7 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
-from masking.sampler import IMAGENET_MEAN, IMAGENET_STD
+from selfsup.augment import IMAGENET_MEAN, IMAGENET_STD
 from selfsup.data.evalsets import Preprocessing
 
 RANDOM = "random"

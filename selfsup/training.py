@@ -7,9 +7,10 @@ cosine, so no scheduler state), a NaN guard stops the run with a clear error, an
 function of the state at its start: a run resumed from a checkpoint ends with exactly the weights
 of an uninterrupted one, with or without DataLoader workers.
 
-Views are made on the CPU (DataLoader workers, PIL) or, with ``input: gpu``, from an in-memory
-cache of decoded images on the training device in batches (``selfsup.data.device_views``), whose
-random parameters come from a generator seeded from (seed, epoch) too.
+Views are made on the CPU (DataLoader workers, PIL: ``selfsup.views.ViewSampler``) or, with
+``input: gpu``, from an in-memory cache of decoded images on the training device in batches
+(``selfsup.data.device_views``; workers draw only the crop boxes, ``masking.crops.CropSampler``),
+whose random parameters come from a generator seeded from (seed, epoch) too.
 
 Optimiser: the method's preset (``selfsup.methods``; lightly's benchmark: SGD, lr 0.06 x batch / 256,
 momentum 0.9, weight decay 5e-4, as the SAMCLR reference code), linear warm-up then cosine per step.
@@ -26,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from masking.sampler import ViewSampler
+from masking.crops import CropSampler
 from selfsup.backbone import resnet18
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.cached_crops import CachedCrops, device_batch
@@ -39,6 +40,7 @@ from selfsup.data.pretrain_images import PretrainImages
 from selfsup.evaluation import extract, knn_top1, linear_metrics
 from selfsup.methods import method_spec
 from selfsup.methods.settings import MethodSettings
+from selfsup.views import ViewSampler
 
 Metrics = dict[str, float]
 
@@ -146,7 +148,7 @@ class Pretraining:
             self.device_images = DeviceImages(cache, self.device)  # one copy to the device; batches gathered there
             if self.device.type != "cpu":  # the device holds the pixels now; the host keeps only their layout
                 cache = replace(cache, pixels=np.empty(0, np.uint8))
-            self.dataset = CachedCrops(cache, ViewSampler(crops, self.cfg.sampling, self.cfg.c), boxes_of)
+            self.dataset = CachedCrops(cache, CropSampler(crops, self.cfg.sampling, self.cfg.c), boxes_of)
             self.device_views = DeviceViews(crops)
         else:
             sampler = ViewSampler(crops, self.cfg.sampling, self.cfg.c)

@@ -10,7 +10,8 @@ every cluster is a candidate mask. The usual coarsest-region selection and ``min
 (``masking.maskers.regions_of``).
 
 The image is resized so that the last feature map's short side has ``grid`` cells (the backbone's
-stride is measured once), since a 64 px scene through ResNet18's ImageNet stem gives only 2 x 2.
+stride is measured once), since a 64 px scene through ResNet18's ImageNet stem gives only 2 x 2,
+and normalised as the trial normalised its views (``selfsup.augment``'s ImageNet mean and std).
 Checkpoints are those ``selfsup.training.Pretraining.save`` writes (``config`` and ``model``, whose
 ``backbone.*`` keys hold the backbone); they are our own files, read with ``weights_only=False``.
 """
@@ -25,9 +26,6 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from masking.maskers import Proposals
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def kmeans(x: torch.Tensor, k: int, iterations: int = 20, seed: int = 0) -> torch.Tensor:
@@ -60,6 +58,7 @@ class FeaturesMasker:
 
     def __init__(self, checkpoint: str, clusters: int = 4, grid: int = 16, iterations: int = 20, device: str = "cpu"):
         self.check_params({"clusters": clusters, "grid": grid})
+        from selfsup.augment import IMAGENET_MEAN, IMAGENET_STD
         from selfsup.backbone import resnet18
 
         if not Path(checkpoint).is_file():
@@ -73,6 +72,8 @@ class FeaturesMasker:
         backbone.load_state_dict(weights)
         self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device))
         self.backbone = backbone.eval().to(self.device)
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device)[:, None, None]
+        self.std = torch.tensor(IMAGENET_STD, device=self.device)[:, None, None]
         self.clusters, self.grid, self.iterations = int(clusters), int(grid), int(iterations)
         with torch.no_grad():
             self.stride = 64 // self._feature_map(torch.zeros(1, 3, 64, 64, device=self.device)).shape[-1]
@@ -97,7 +98,7 @@ class FeaturesMasker:
         size = (max(self.stride, round(height * scale)), max(self.stride, round(width * scale)))
         x = torch.tensor(image, dtype=torch.float32, device=self.device).permute(2, 0, 1)[None] / 255
         x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-        x = (x - torch.tensor(IMAGENET_MEAN, device=x.device)[:, None, None]) / torch.tensor(IMAGENET_STD, device=x.device)[:, None, None]
+        x = (x - self.mean) / self.std
         features = F.normalize(self._feature_map(x)[0], dim=0)  # (C, h, w)
         h, w = features.shape[1:]
         labels = kmeans(features.reshape(len(features), -1).T.float().cpu(), self.clusters, self.iterations).reshape(h, w).numpy()

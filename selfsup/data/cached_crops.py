@@ -1,8 +1,9 @@
 """Pretraining items for ``input: gpu``: an image's index and the crop boxes of its views, no pixels made.
 
-The crop boxes come from the very sampler the CPU path uses (``ViewSampler.crop_boxes``): with
-``sampling: regions`` one region is picked per draw, its box is enlarged by ``c`` and clipped, and
-every view's random-resized crop lies inside it (SAMCLR paper, Sec. 3). Only the coordinates are
+The crop boxes come from the very sampler the CPU path uses (``masking.crops.CropSampler.crop_boxes``,
+which ``selfsup.views.ViewSampler`` inherits): with ``sampling: regions`` one region is picked per
+draw, its box is enlarged by ``c`` and clipped, and every view's random-resized crop lies inside it
+(SAMCLR paper, Sec. 3). Only the coordinates are
 those of the cached image: region boxes are rescaled to it before the draw. The pixels stay in the
 cache: a batch of them is gathered on the device (``selfsup.data.image_cache.DeviceImages``), then
 cut, resized and augmented there (``selfsup.data.device_views``). Workers ship a few numbers per
@@ -16,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from masking.sampler import ViewSampler
+from masking.crops import CropSampler
 from selfsup.data.image_cache import DeviceImages, ImageCache
 
 Item = tuple[torch.Tensor, int]
@@ -31,7 +32,7 @@ class CachedCrops(torch.utils.data.Dataset):
     generator, which the DataLoader seeds per worker, as on the CPU path.
     """
 
-    def __init__(self, cache: ImageCache, sampler: ViewSampler, boxes_of: Callable[[str], np.ndarray] | None = None):
+    def __init__(self, cache: ImageCache, sampler: CropSampler, boxes_of: Callable[[str], np.ndarray] | None = None):
         self.cache, self.sampler, self.boxes_of = cache, sampler, boxes_of
 
     def __len__(self) -> int:

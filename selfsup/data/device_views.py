@@ -1,7 +1,8 @@
 """The sampler's views made in batches on the training device (``input: gpu``).
 
-The same law, view by view, as the CPU path (``masking.sampler``, whose defaults are lightly's
-``SimCLRTransform``), with each ``CropSpec``'s own ``Photometric`` settings, in the same order:
+The same law, view by view, as the CPU path (``selfsup.views.ViewSampler`` with
+``selfsup.augment.Photometric``, whose defaults are lightly's ``SimCLRTransform``), with each
+``ViewSpec``'s own ``Photometric`` settings, in the same order:
 
 1. crop + resize from the cached uint8 image with PIL's antialiased bilinear filter (a triangle as
    wide as an output pixel when shrinking, plain bilinear when enlarging; the same weights as
@@ -48,7 +49,9 @@ from kornia.enhance import (
 )
 from kornia.filters import gaussian_blur2d
 
-from masking.sampler import IMAGENET_MEAN, IMAGENET_STD, CropSpec, Photometric
+from masking.crops import CropSpec
+from selfsup.augment import IMAGENET_MEAN, IMAGENET_STD, Photometric
+from selfsup.views import own_photometric
 
 
 def _hue(x: torch.Tensor, turns: torch.Tensor) -> torch.Tensor:
@@ -129,13 +132,13 @@ class DeviceViews:
     device; views as the CPU path returns them: one (B, 3, size, size) float tensor per view, in
     the order of ``crops``.
 
-    ``photometric``: the settings of specs without their own (``CropSpec.photometric``), as on
-    the CPU path (``masking.sampler.Photometric``).
+    ``photometric``: the settings of specs without their own (``ViewSpec.photometric``; a plain
+    ``CropSpec`` has none), as on the CPU path (``selfsup.views.ViewSampler``).
     """
 
     def __init__(self, crops: Sequence[CropSpec], photometric: Photometric = Photometric()):
         self.crops = tuple(crops)
-        self.settings = [_Settings(spec.photometric or photometric) for spec in self.crops]
+        self.settings = [_Settings(own_photometric(spec) or photometric) for spec in self.crops]
         self._stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(

@@ -24,7 +24,7 @@ import torchvision
 import torchvision.transforms as T
 from PIL import Image
 
-from masking.sampler import IMAGENET_MEAN, IMAGENET_STD
+from selfsup.augment import IMAGENET_MEAN, IMAGENET_STD
 from samdata.image_files import load_rgb
 
 Transform = Callable

@@ -25,13 +25,13 @@ from typing import Any
 import torch.nn as nn
 from pydantic import TypeAdapter, ValidationError
 
-from masking.sampler import CropSpec, Photometric
-from masking.views import byol_views, dino_views, simclr_views, swav_views
+from selfsup.augment import Photometric
+from selfsup.views import ViewSpec, byol_views, dino_views, simclr_views, swav_views
 from selfsup.methods import byol, dino, frozen, moco, sce, simclr, swav
 from selfsup.methods.settings import MethodSettings
 
 PRESETS = ("lightly", "paper")
-Views = Callable[[Any, int], tuple[CropSpec, ...]]
+Views = Callable[[Any, int], tuple[ViewSpec, ...]]
 
 
 @functools.cache
@@ -39,7 +39,7 @@ def _adapter(settings: type[MethodSettings]) -> TypeAdapter:
     return TypeAdapter(settings)
 
 
-def _two_views(s: Any, size: int) -> tuple[CropSpec, ...]:
+def _two_views(s: Any, size: int) -> tuple[ViewSpec, ...]:
     return simclr_views(size, min_scale=s.min_scale)
 
 
@@ -49,11 +49,11 @@ def _multi_crop(size: int) -> int:
     return max(8, size // 2)
 
 
-def _dino_views(s: dino.DINOSettings, size: int) -> tuple[CropSpec, ...]:
+def _dino_views(s: dino.DINOSettings, size: int) -> tuple[ViewSpec, ...]:
     return dino_views(size, _multi_crop(size), global_scale=s.global_scale, local_scale=s.local_scale, n_local=s.n_local)
 
 
-def _swav_views(s: swav.SwAVSettings, size: int) -> tuple[CropSpec, ...]:
+def _swav_views(s: swav.SwAVSettings, size: int) -> tuple[ViewSpec, ...]:
     return swav_views(
         sizes=(size, _multi_crop(size)), counts=(2, s.n_low),
         min_scales=(s.high_scale[0], s.low_scale[0]), max_scales=(s.high_scale[1], s.low_scale[1]),
@@ -90,7 +90,7 @@ class MethodSpec:
             first = err.errors()[0]
             raise ValueError(f"{'.'.join(map(str, first['loc']))}: {first['msg']} (got {first.get('input')!r})") from None
 
-    def crops(self, settings: MethodSettings, image_size: int) -> tuple[CropSpec, ...]:
+    def crops(self, settings: MethodSettings, image_size: int) -> tuple[ViewSpec, ...]:
         """The method's views with the settings' colour-jitter strength and, if set, blur probability."""
         if not self.trains:
             raise ValueError("a frozen encoder draws no views (it is not trained)")

@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
+from masking.crops import CropSpec
 from masking.purity import PurityError, Scene, label_counts, load_scenes, main, view_pair_purity
 from masking.regions import Regions
-from masking.sampler import CropSpec
 from masking.store import ImageRegions, RegionStore, StoreWriter
 
 SIMCLR = (CropSpec(2, 32, scale=(0.08, 1.0)),)

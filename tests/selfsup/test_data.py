@@ -8,10 +8,10 @@ import torchvision
 from PIL import Image
 
 from masking.maskers import MaskerConfig, regions_of
-from masking.sampler import CropSpec, ViewSampler
 from selfsup.data.evalsets import build_eval_set, eval_transform
 from samdata.image_files import list_images, load_rgb
 from selfsup.data.pretrain_images import PretrainImages
+from selfsup.views import ViewSampler, ViewSpec
 from tests.conftest import TINY, TINY_MIN_AREA, UNREADABLE, write_odd_images
 
 
@@ -58,7 +58,7 @@ def test_odd_images_give_views_and_unreadable_ones_are_skipped(tmp_path, samplin
     ones are skipped with a warning naming them."""
     sizes = write_odd_images(tmp_path)
     boxes = {name: np.array([[0, 0, size[0], size[1]]], np.int32) for name, size in sizes.items() if size}
-    ds = PretrainImages(tmp_path, ViewSampler((CropSpec(2, 16),), sampling), boxes.get if sampling == "regions" else None)
+    ds = PretrainImages(tmp_path, ViewSampler((ViewSpec(2, 16),), sampling), boxes.get if sampling == "regions" else None)
     assert sorted(ds.paths) == sorted(sizes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -77,7 +77,7 @@ def test_pretrain_images_work_in_dataloader_workers(synthetic):
         rel: regions_of(masker, config, np.asarray(load_rgb(synthetic.images / rel)), rel).boxes
         for rel in list_images(synthetic.images)
     }
-    ds = PretrainImages(synthetic.images, ViewSampler((CropSpec(2, 16),), "regions"), boxes.__getitem__)
+    ds = PretrainImages(synthetic.images, ViewSampler((ViewSpec(2, 16),), "regions"), boxes.__getitem__)
     loader = torch.utils.data.DataLoader(ds, batch_size=8, num_workers=2, generator=torch.Generator().manual_seed(0))
     batches = list(loader)
     assert len(batches) == TINY.scenes // 8
@@ -146,7 +146,7 @@ def test_unreadable_pretraining_image_is_skipped_not_fatal(tmp_path):
     Image.new("RGB", (20, 20), (200, 0, 0)).save(tmp_path / "a.png")
     (tmp_path / "b.png").write_bytes(b"not a png")
     (tmp_path / "c.jpg").write_bytes(b"")
-    ds = PretrainImages(tmp_path, ViewSampler((CropSpec(2, 8),)))
+    ds = PretrainImages(tmp_path, ViewSampler((ViewSpec(2, 8),)))
     with pytest.warns(UserWarning, match="skipping unreadable image .*b.png"):
         views, index = ds[1]
     assert index == 1 and views[0].shape == (3, 8, 8)

@@ -11,13 +11,14 @@ import torch
 from PIL import Image
 from scipy.stats import ks_2samp
 
+from masking.crops import CropSampler
 from masking.regions import enlarge_boxes
-from masking.sampler import IMAGENET_MEAN, IMAGENET_STD, CropSpec, Photometric, ViewSampler, simclr_photometric
-from masking.views import dino_views
+from selfsup.augment import IMAGENET_MEAN, IMAGENET_STD, Photometric, simclr_photometric
 from selfsup.data.cached_crops import CachedCrops, device_batch
 from selfsup.data.device_views import DeviceViews, solarize
 from selfsup.data.image_cache import DeviceImages, ImageCache, gather_padded
 from samdata.image_files import list_images, load_rgb
+from selfsup.views import ViewSampler, ViewSpec, dino_views
 
 ALPHA = 1e-3  # per statistic: a true match fails one of the ~10 comparisons below with p < 1 %
 
@@ -48,7 +49,7 @@ def cpu_views(image, crops, sampling, boxes, draws, seed):
 def device_views(cache, crops, sampling, boxes, draws, seed, photometric=None, batch=250):
     """Views of image 0 of ``cache`` through the gpu path, and their crop boxes in original pixels."""
     torch.manual_seed(seed)
-    dataset = CachedCrops(cache, ViewSampler(crops, sampling, 1.3), None if boxes is None else lambda _: boxes)
+    dataset = CachedCrops(cache, CropSampler(crops, sampling, 1.3), None if boxes is None else lambda _: boxes)
     make = DeviceViews(crops, Photometric(**(photometric or {})))
     generator = torch.Generator().manual_seed(seed + 1)
     views, crop_boxes = [], []
@@ -80,7 +81,7 @@ def assert_same_distribution(a: dict, b: dict) -> None:
 def test_device_views_match_the_cpu_views_in_distribution(photo):
     """Whole-image sampling, SimCLR's augmentations: 2,000 views each way, every statistic agrees."""
     image = load_rgb(photo / "cat.png")
-    crops = (CropSpec(2, 32),)
+    crops = (ViewSpec(2, 32),)
     cpu = cpu_views(image, crops, "random", None, 1000, seed=0)
     cache = ImageCache.build(photo, ["cat.png"], short_side=200)  # no resize: only the augmentations differ
     dev, _ = device_views(cache, crops, "random", None, 1000, seed=0)
@@ -93,10 +94,10 @@ def test_region_views_match_the_cpu_views_from_a_smaller_cache(photo):
     statistics agree with the CPU path on the full image, and every crop lies in one enlarged region."""
     image = load_rgb(photo / "cat.png")
     regions = np.array([[20, 10, 90, 80], [70, 40, 150, 110]])
-    crops = (CropSpec(2, 32),)
+    crops = (ViewSpec(2, 32),)
     cpu = cpu_views(image, crops, "regions", regions, 1000, seed=1)
     torch.manual_seed(1)
-    sampler = ViewSampler(crops, "regions", 1.3)
+    sampler = CropSampler(crops, "regions", 1.3)
     cpu_boxes = torch.tensor([sampler.crop_boxes(160, 120, regions) for _ in range(1000)])
     cache = ImageCache.build(photo, ["cat.png"], short_side=60)
     assert cache.images[0].shape == (3, 60, 80)
@@ -120,10 +121,10 @@ def test_region_views_show_only_the_region_pixels():
     img[50:110, 90:150] = (0, 255, 0)
     regions = np.array([[10, 10, 60, 60], [90, 50, 150, 110]])
     cache = ImageCache.from_arrays(["squares"], [np.ascontiguousarray(img.transpose(2, 0, 1))], [(160, 120)], 120)
-    crops = (CropSpec(2, 24), CropSpec(3, 12, scale=(0.05, 0.4)))
+    crops = (ViewSpec(2, 24), ViewSpec(3, 12, scale=(0.05, 0.4)))
     off = {"cj_prob": 0, "gray_prob": 0, "blur_prob": 0, "normalize": False}
     torch.manual_seed(0)
-    dataset = CachedCrops(cache, ViewSampler(crops, "regions", c=1.0), lambda _: regions)
+    dataset = CachedCrops(cache, CropSampler(crops, "regions", c=1.0), lambda _: regions)
     pixels, sizes, boxes = batch_of(cache, dataset, 100)
     views = DeviceViews(crops, Photometric(**off))(pixels, sizes, boxes, torch.Generator().manual_seed(0))
     assert [tuple(v.shape[1:]) for v in views] == [(3, 24, 24)] * 2 + [(3, 12, 12)] * 3
@@ -199,7 +200,7 @@ def test_device_batch_is_each_image_zero_padded(tmp_path):
         assert torch.equal(gather_padded(flat, offsets, shapes, 9, 10), images)
 
 
-# Per-crop augmentations (CropSpec.photometric) on the device path
+# Per-crop augmentations (ViewSpec.photometric) on the device path
 
 OFF = {"cj_prob": 0.0, "gray_prob": 0.0, "blur_prob": 0.0, "normalize": False}
 WHOLE = {"scale": (1.0, 1.0), "ratio": (1.0, 1.0)}  # a square image's crop is the image itself
@@ -210,7 +211,7 @@ def views_of(pixels: np.ndarray, crops, draws: int, photometric=Photometric(), s
     size = pixels.shape[0]
     cache = ImageCache.from_arrays(["image"], [np.ascontiguousarray(pixels.transpose(2, 0, 1))], [(size, size)], size)
     torch.manual_seed(seed)
-    dataset = CachedCrops(cache, ViewSampler(crops))
+    dataset = CachedCrops(cache, CropSampler(crops))
     images, sizes, boxes = batch_of(cache, dataset, draws)
     return torch.stack(DeviceViews(crops, photometric)(images, sizes, boxes, torch.Generator().manual_seed(seed)), 1)
 
@@ -226,7 +227,7 @@ def within_binomial(hits: int, n: int, p: float) -> bool:
 def test_device_solarisation_inverts_views_with_its_probability():
     """Constant 200: a solarised view is 55 everywhere, the others stay 200; the fraction ~ p."""
     for prob in (0.0, 0.3):
-        spec = CropSpec(4, 8, **WHOLE, photometric=Photometric(**OFF, solarize_prob=prob))
+        spec = ViewSpec(4, 8, **WHOLE, photometric=Photometric(**OFF, solarize_prob=prob))
         views = views_of(constant(200), (spec,), 200) * 255
         inverted = (views - 55).abs().amax((2, 3, 4)) < 1e-3
         kept = (views - 200).abs().amax((2, 3, 4)) < 1e-3
@@ -239,10 +240,10 @@ def test_device_solarisation_threshold_and_position_are_lightlys():
     124.2, below the threshold, and stays (solarising first would give 80.8)."""
     always = Photometric(**OFF, solarize_prob=1.0)
     for value, expected in ((128, 127), (127, 127), (255, 0), (0, 0)):
-        views = views_of(constant(value), (CropSpec(2, 8, **WHOLE, photometric=always),), 3) * 255
+        views = views_of(constant(value), (ViewSpec(2, 8, **WHOLE, photometric=always),), 3) * 255
         assert torch.allclose(views, torch.full_like(views, expected), atol=1e-3), value
     gray_first = Photometric(**{**OFF, "gray_prob": 1.0}, solarize_prob=1.0)
-    views = views_of(constant((200, 100, 50)), (CropSpec(2, 8, **WHOLE, photometric=gray_first),), 3) * 255
+    views = views_of(constant((200, 100, 50)), (ViewSpec(2, 8, **WHOLE, photometric=gray_first),), 3) * 255
     assert torch.allclose(views, torch.full_like(views, 124.2), atol=0.01)
 
 
@@ -264,7 +265,7 @@ def test_device_views_give_each_spec_its_own_blur_probability():
     settings gets DeviceViews' (here: never blurred). A checkerboard's edges tell a blurred view."""
     settings = {**OFF, "sigmas": (1.0, 2.0)}
     specs = tuple(
-        CropSpec(n, 16, **WHOLE, photometric=None if p is None else Photometric(**{**settings, "blur_prob": p}))
+        ViewSpec(n, 16, **WHOLE, photometric=None if p is None else Photometric(**{**settings, "blur_prob": p}))
         for n, p in ((1, 1.0), (1, 0.1), (2, 0.5), (1, None))
     )
     board = ((np.indices((16, 16)) // 2).sum(0) % 2 * 255).astype(np.uint8)
@@ -282,7 +283,7 @@ def test_device_jitter_ranges_are_per_channel():
     (which keeps the luma) scales R - G about it."""
     rgb = (100, 60, 60)
     p = Photometric(**{**OFF, "cj_prob": 1.0}, cj_bright=0.8, cj_contrast=0.0, cj_sat=0.2, cj_hue=0.0)
-    views = views_of(constant(rgb), (CropSpec(4, 8, **WHOLE, photometric=p),), 250).double().mean((-2, -1))
+    views = views_of(constant(rgb), (ViewSpec(4, 8, **WHOLE, photometric=p),), 250).double().mean((-2, -1))
     luma = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)
     colour = torch.tensor(rgb, dtype=torch.float64) / 255
     brightness = (views * luma).sum(-1) / (colour * luma).sum()
@@ -325,10 +326,10 @@ def test_device_views_depend_only_on_the_generator():
 
 
 def test_device_views_refuse_a_spec_with_too_much_hue():
-    too_much = CropSpec(2, 16, photometric=Photometric(cj_strength=2.0, cj_hue=0.3))
-    DeviceViews((CropSpec(2, 16),), Photometric(cj_strength=2.0, cj_hue=0.25))  # 0.5: torchvision's limit
+    too_much = ViewSpec(2, 16, photometric=Photometric(cj_strength=2.0, cj_hue=0.3))
+    DeviceViews((ViewSpec(2, 16),), Photometric(cj_strength=2.0, cj_hue=0.25))  # 0.5: torchvision's limit
     with pytest.raises(ValueError, match="hue jitter above 0.5"):
-        DeviceViews((CropSpec(2, 16), too_much))
+        DeviceViews((ViewSpec(2, 16), too_much))
 
 
 def gpu_run(synthetic, boxes, **overrides):
