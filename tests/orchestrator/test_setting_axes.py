@@ -3,6 +3,8 @@
 and no duplicate trials, recorded in the trials' params, sent to the trials, and part of what
 ``--resume`` identifies a trial by. No Ray here: the plan, the trial specs and the resume check."""
 
+import json
+
 import pytest
 
 from orchestrator.config import SweepError, load_sweep, parse_sweep
@@ -151,3 +153,26 @@ def test_allow_changes_adds_the_trials_of_an_appended_min_area_and_keeps_the_old
     config = load_sweep(sweep)
     with pytest.raises(SweepError, match=r"alter or remove trial\(s\) samclr,masker=fz"):
         check_resume(run_dir, config, make_plan(config), str(sweep), allow_changes=True)
+
+
+@pytest.mark.slow
+def test_a_min_area_sweep_runs_two_trials_on_one_store_and_records_the_values(ray_session, tmp_path):
+    from orchestrator.purity import FILE as PURITY
+    from orchestrator.sweep import run_sweep
+    from tests.orchestrator.test_sweep import SWEEP as TINY, runs_of
+
+    text = TINY.format(root=tmp_path, epochs=1).replace("method: [simclr, samclr]", "method: [samclr]")
+    sweep = tmp_path / "tiny.yaml"
+    sweep.write_text(text.replace("  masker: [gt]\n", "  masker: [gt]\n  maskers.gt.min_area: [50, 400]\n"))
+    assert run_sweep(str(sweep), log=lambda line: None) == 0
+    client, parents, children = runs_of(tmp_path)
+    assert sorted((r.data.tags["trial_id"], r.data.params["maskers.gt.min_area"], r.info.status) for r in children) == [
+        ("samclr,maskers.gt.min_area=400", "400", "FINISHED"), ("samclr,maskers.gt.min_area=50", "50", "FINISHED")
+    ]
+    stores = sorted((tmp_path / "runs" / "regions").glob("*.parquet"))
+    assert len(stores) == 1 and stores[0].name.startswith("scenes--gt--")  # one store served both trials
+    run_dir = next(p for p in (tmp_path / "runs").iterdir() if p.name.startswith("tiny-"))
+    rows = {r["masker_settings"]["maskers.gt.min_area"]: r for r in json.loads((run_dir / PURITY).read_text())}
+    assert sorted(rows) == [50, 400] and rows[400]["regions_per_image"] <= rows[50]["regions_per_image"]
+    metrics = parents[0].data.metrics
+    assert {"purity/scenes/gt/maskers.gt.min_area_50/c_1.3/same_object", "purity/scenes/gt/maskers.gt.min_area_400/c_1.3/same_object"} <= set(metrics)
