@@ -27,7 +27,7 @@ from samdata.storage import Location
 from masking.store import dataset_files, fingerprint, store_file
 from orchestrator import frozen
 from orchestrator.config import TRAIN_KEYS, MaskerSpec, SweepConfig, SweepError, method_keys, train_config
-from orchestrator.setting_axes import SettingAxis, is_setting_axis, override, parse_axis
+from orchestrator.setting_axes import SettingAxis, is_masker_axis, is_setting_axis, override, parse_axis
 from selfsup.methods import METHOD_KEYS
 from orchestrator.rundirs import storage_location
 from selfsup.config import EvalConfig, TrainConfig
@@ -333,7 +333,7 @@ def _region_stores(
         t, group = trials[key], shared(key)
         if group not in jobs:
             job_config = dataclasses.replace(config, min_area=smallest[group])
-            variant = ",".join(f"{k}={v}" for k, v in t.settings.items() if k.startswith("maskers.") and not k.endswith(".min_area"))
+            variant = ",".join(f"{k}={v}" for k, v in t.settings.items() if is_masker_axis(k) and parse_axis(k).path != ("min_area",))
             jobs[group] = MaskJob(t.dataset, t.masker, job_config, store_of(datasets[t.dataset], t.masker, job_config), variant)
         store = jobs[group].store
         regions = store if config.min_area == smallest[group] else store_of(datasets[t.dataset], t.masker, config)

@@ -20,7 +20,7 @@ from typing import Any
 from masking.purity import load_scenes, read_classes, view_pair_purity
 from masking.sampler import CropSpec
 from orchestrator.plan import Plan
-from orchestrator.setting_axes import MASKERS
+from orchestrator.setting_axes import is_masker_axis
 from samdata.synthetic import SyntheticPaths
 from selfsup.methods import method_spec
 
@@ -49,7 +49,7 @@ def purity_groups(plan: Plan) -> list[dict[str, Any]]:
         crops = method_spec(train.method).crops(train.settings(), train.image_size)
         geometry = tuple((c.n, c.scale, c.ratio) for c in crops)  # what the boxes depend on
         regions = train.sampling == "regions"
-        masker_axes = {k: v for k, v in t.settings.items() if k.startswith(f"{MASKERS}.")} if regions else {}
+        masker_axes = {k: v for k, v in t.settings.items() if is_masker_axis(k)} if regions else {}
         key = (t.dataset, t.masker if regions else None, train.c if regions else None, geometry, str(t.regions), repr(masker_axes))
         group = groups.setdefault(
             key,

@@ -45,6 +45,12 @@ def is_setting_axis(key: str) -> bool:
     return "." in key
 
 
+def is_masker_axis(key: str) -> bool:
+    """Whether a grid key (or a trial's param name) is a masker setting: like ``masker`` and ``c``, it
+    applies to region views only (a whole-image twin has none)."""
+    return key.startswith(f"{MASKERS}.")
+
+
 def parse_axis(key: str) -> SettingAxis:
     """The axis a dotted grid key names; ValueError (one line) for a key of no known shape. Whether
     the masker, the setting and the values exist is the sweep schema's check (``orchestrator.config``)."""
