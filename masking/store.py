@@ -22,7 +22,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +111,26 @@ class RegionStore:
         """What the writer recorded beside the rows (e.g. ``nodes``: which machines computed it)."""
 
     @classmethod
-    def load(cls, path: str | Path | Location) -> RegionStore:
+    def load(cls, path: str | Path | Location, min_area: int | None = None) -> RegionStore:
+        """The store at ``path``; with ``min_area``, its regions smaller than that dropped (``at_least``)."""
+        store = cls._load(path)
+        return store if min_area is None else store.at_least(min_area)
+
+    def at_least(self, min_area: int) -> RegionStore:
+        """This store with only the regions of at least ``min_area`` px: exactly the store the same masker
+        computes at that ``min_area`` when this one was computed at a smaller one, since
+        ``masking.regions.select_regions`` drops small masks before the coarsest selection (no kept
+        region depends on a smaller mask). A store of a larger ``min_area`` cannot serve a smaller one."""
+        rows = []
+        for row in self._rows.values():
+            keep = row.regions.areas >= min_area
+            if not keep.all():
+                row = replace(row, regions=Regions(row.regions.boxes[keep], row.regions.areas[keep], row.regions.scores[keep]))
+            rows.append(row)
+        return RegionStore(rows, self.metadata)
+
+    @classmethod
+    def _load(cls, path: str | Path | Location) -> RegionStore:
         file = location(path)
         if not file.is_file():
             raise FileNotFoundError(f"region store {file} does not exist (or was never completed)")

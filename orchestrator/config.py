@@ -31,6 +31,7 @@ from samdata.synthetic import SyntheticConfig
 from selfsup.encoders import CACHE, ENCODERS, preprocessing
 from selfsup.methods import METHOD_KEYS, METHODS
 from selfsup.methods.frozen import FROM_SECTION
+from orchestrator.setting_axes import SYNTAX, is_setting_axis, override, parse_axis
 
 TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name != "method_params")
 GRID_KEYS = ("dataset", "masker", *TRAIN_KEYS, *METHOD_KEYS)
@@ -203,6 +204,7 @@ class EncoderSpec(_Strict):
 
 
 _TRAIN = TypeAdapter(TrainConfig)
+_EVAL = TypeAdapter(EvalConfig)
 
 
 def train_config(values: dict[str, Any]) -> TrainConfig:
@@ -268,8 +270,10 @@ class SweepConfig(_Strict):
     """Where region stores live; default ``<storage>/regions``."""
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     grid: dict[str, list[Any]]
-    """Axes of the trial grid: method (required), dataset, masker, any training key and any method
-    setting (e.g. temperature; ignored by methods without it)."""
+    """Axes of the trial grid: method (required), dataset, masker, any training key, any method
+    setting (e.g. temperature; ignored by methods without it), and by their dotted place in this
+    file any evaluation or masker setting (``eval.knn_k``, ``maskers.fz.min_area``,
+    ``maskers.fz.params.scale``; ``orchestrator.setting_axes``)."""
 
     @field_validator("name")
     @classmethod
@@ -325,11 +329,14 @@ class SweepConfig(_Strict):
         encoders = info.data.get("encoders", {})
         train = info.data.get("train", TrainConfig())
         for key, values in grid.items():
+            if is_setting_axis(key):
+                _check_setting_axis(key, values, maskers, info.data.get("eval", EvalSpec()).settings)
+                continue
             if key in FROM_SECTION:
                 raise FieldError((key,), f"{key!r} of a frozen encoder is set in its encoders entry; the grid names encoders (encoder: [...])")
             if key not in GRID_KEYS or key == "seed":
                 known = ", ".join(k for k in GRID_KEYS if k != "seed")
-                raise FieldError((key,), f"unknown grid key {key!r}; known: {known} (seeds go in 'seeds')")
+                raise FieldError((key,), f"unknown grid key {key!r}; known: {known}, {SYNTAX} (seeds go in 'seeds')")
             if not values:
                 raise FieldError((key,), "empty list")
             if len(set(map(repr, values))) != len(values):
@@ -357,6 +364,43 @@ class SweepConfig(_Strict):
                 if name not in encoders:
                     raise FieldError(("method",), f"encoder {name!r} is not in encoders ({', '.join(encoders) or 'none defined'})")
         return grid
+
+
+def _check_setting_axis(key: str, values: list[Any], maskers: dict[str, MaskerSpec], evaluation: EvalConfig) -> None:
+    """A dotted grid axis (``orchestrator.setting_axes``): its masker and setting exist, and every
+    value validates where the sweep file would take it (the masker's or the evaluation's schema)."""
+    try:
+        axis = parse_axis(key)
+    except ValueError as err:
+        raise FieldError((key,), str(err)) from None
+    if not values:
+        raise FieldError((key,), "empty list")
+    if len(set(map(repr, values))) != len(values):
+        raise FieldError((key,), "lists a value twice")
+    if axis.masker is None:
+        known = [f.name for f in dataclasses.fields(EvalConfig)]
+        if axis.path[0] not in known:
+            raise FieldError((key,), f"unknown eval setting {axis.path[0]!r}; known: {', '.join(known)}")
+        entry = dataclasses.asdict(evaluation)
+    else:
+        if axis.masker not in maskers:
+            raise FieldError((key,), f"masker {axis.masker!r} is not in maskers ({', '.join(maskers) or 'none defined'})")
+        spec = maskers[axis.masker]
+        if axis.path[0] == "params" and axis.path[1] not in masker_params_model(spec.name).model_fields:
+            known = ", ".join(masker_params_model(spec.name).model_fields)
+            raise FieldError((key,), f"unknown {spec.name} parameter {axis.path[1]!r}; known: {known}")
+        entry = spec.model_dump()
+    for i, value in enumerate(values):
+        try:
+            if axis.masker is None:
+                _EVAL.validate_python(override(entry, axis.path, value))
+            else:
+                MaskerSpec.model_validate(override(entry, axis.path, value))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            inner = (err.get("ctx") or {}).get("error")
+            message = str(inner) if isinstance(inner, FieldError) else err["msg"].removeprefix("Value error, ")
+            raise FieldError((key, i), f"{value!r}: {message}") from None
 
 
 def _check_method_settings(grid: dict[str, list[Any]], train: TrainConfig) -> None:

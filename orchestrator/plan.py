@@ -4,6 +4,14 @@ Grid expansion is the product of the grid axes and the seeds, except that keys a
 are dropped before de-duplication: a ``random``-sampling trial ignores ``masker`` and ``c``, so
 ``simclr`` x 2 maskers x 3 values of c is one trial, not six. A ``frozen`` trial (a frozen encoder,
 ``orchestrator.frozen``) ignores every training axis and the dataset: one trial per encoder and seed.
+Setting axes (``orchestrator.setting_axes``): an ``eval.*`` axis applies to every trial, a
+``maskers.<name>.*`` axis only to the trials that sample regions with masker ``<name>``.
+
+Region stores: one per dataset and distinct masker configuration the trials use, ``min_area`` aside.
+``masking.regions.select_regions`` drops masks below ``min_area`` before the coarsest selection, so
+the regions kept at a larger ``min_area`` are exactly those of a smaller one's store that are at
+least that large: a ``min_area`` axis needs one store, computed at its smallest value, and each
+trial drops the smaller regions when it loads it (``Trial.min_area``).
 """
 
 from __future__ import annotations
@@ -18,10 +26,11 @@ from masking.maskers import MaskerConfig
 from samdata.storage import Location
 from masking.store import dataset_files, fingerprint, store_file
 from orchestrator import frozen
-from orchestrator.config import TRAIN_KEYS, SweepConfig, SweepError, method_keys, train_config
+from orchestrator.config import TRAIN_KEYS, MaskerSpec, SweepConfig, SweepError, method_keys, train_config
+from orchestrator.setting_axes import SettingAxis, is_masker_axis, is_setting_axis, override, parse_axis
 from selfsup.methods import METHOD_KEYS
 from orchestrator.rundirs import storage_location
-from selfsup.config import TrainConfig
+from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import build_eval_set
 from samdata.image_files import list_images
 from samdata.synthetic import SyntheticConfig, SyntheticPaths, generate
@@ -51,10 +60,12 @@ class MaskJob:
     masker: str
     config: MaskerConfig
     store: Location
+    variant: str = ""
+    """The masker-setting axis values that tell this store from the masker's others (``min_area`` aside), if any."""
 
     @property
     def label(self) -> str:
-        return f"{self.dataset}/{self.masker}"
+        return f"{self.dataset}/{self.masker}" + (f" ({self.variant})" if self.variant else "")
 
 
 @dataclass(frozen=True)
@@ -64,17 +75,30 @@ class Trial:
     masker: str | None
     train: TrainConfig
     store: Location | None
+    """The region store the trial loads (shared by the trials of every ``min_area`` of one masker configuration)."""
+    eval: EvalConfig = EvalConfig()
+    """Its evaluation: the sweep's ``eval`` settings with its ``eval.*`` axis values."""
+    min_area: int | None = None
+    """Regions smaller than this (px) are dropped when the store is loaded; None: no regions."""
+    regions: Location | None = None
+    """The store its regions equal, named as if computed at its own ``min_area`` (``store`` itself
+    unless a ``min_area`` axis shares one store): what ``--resume`` identifies its regions by."""
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    """Its values of the sweep's setting axes (``eval.knn_k``, ``maskers.fz.min_area``, ...), by grid
+    key; an axis the trial ignores (another masker's, or any masker's for whole-image views) is absent."""
 
     def params(self) -> dict[str, Any]:
         """The settings that define this trial (what MLflow shows as params), method settings included
-        under their own names (temperature, queue_size, ...)."""
+        under their own names (temperature, queue_size, ...), setting axes under their grid keys
+        (``eval.knn_k``, ``maskers.fz.min_area``)."""
         if frozen.is_frozen(self.train):
-            return frozen.params(self.train)
+            return {**frozen.params(self.train), **self.settings}
         out: dict[str, Any] = {"dataset": self.dataset, "masker": self.masker or "-"}
         out.update(dataclasses.asdict(self.train))
         out.update(out.pop("method_params"))
         if self.train.sampling == "random":
             out["c"] = "-"
+        out.update(self.settings)
         return out
 
 
@@ -158,8 +182,21 @@ def resolve_eval_sets(sweep: SweepConfig, base: Path, datasets: dict[str, Datase
     return tuple(refs)
 
 
-def _masker_config(sweep: SweepConfig, masker: str, dataset: Dataset, base: Path, missing: list[str] | None) -> MaskerConfig:
-    spec = sweep.maskers[masker]
+def _masker_spec(sweep: SweepConfig, masker: str, axes: dict[str, Any]) -> MaskerSpec:
+    """The ``maskers`` entry with a trial's values of its ``maskers.<masker>.*`` axes (checked by the schema)."""
+    entry = sweep.maskers[masker].model_dump()
+    for key, value in axes.items():
+        entry = override(entry, parse_axis(key).path, value)
+    return MaskerSpec.model_validate(entry)
+
+
+def _eval_settings(sweep: SweepConfig, axes: dict[str, Any]) -> EvalConfig:
+    """The sweep's evaluation settings with a trial's values of the ``eval.*`` axes."""
+    values = {parse_axis(key).path[0]: value for key, value in axes.items()}
+    return dataclasses.replace(sweep.eval.settings, **values) if values else sweep.eval.settings
+
+
+def _masker_config(sweep: SweepConfig, masker: str, dataset: Dataset, base: Path, missing: list[str] | None, spec: MaskerSpec) -> MaskerConfig:
     params = dict(spec.params)
     if params.get("checkpoint"):  # actors run elsewhere: absolute path, checked before Ray starts
         params["checkpoint"] = str(_abs(str(params["checkpoint"]), base))
@@ -172,12 +209,12 @@ def _masker_config(sweep: SweepConfig, masker: str, dataset: Dataset, base: Path
     return MaskerConfig(spec.name, params, spec.min_area, spec.containment)
 
 
-def _masker_warnings(sweep: SweepConfig, masker: str) -> list[str]:
+def _masker_warnings(sweep: SweepConfig, job: MaskJob) -> list[str]:
     """HQ-SAM runs in float32 on the CPU whatever ``dtype`` says: say so when its actors get no GPU."""
-    spec = sweep.maskers[masker]
-    dtype, device = spec.params.get("dtype"), str(spec.params.get("device", "auto"))
+    masker, config = job.masker, job.config
+    dtype, device = config.params.get("dtype"), str(config.params.get("device", "auto"))
     on_cpu = device == "cpu" or (device == "auto" and sweep.resources.mask_gpu == 0)
-    if spec.name == "hqsam" and dtype not in (None, "float32") and on_cpu:
+    if config.name == "hqsam" and dtype not in (None, "float32") and on_cpu:
         why = "device: cpu" if device == "cpu" else "resources.mask_gpu is 0"
         return [f"maskers.{masker}.params.dtype: {dtype} is overridden with float32: its actors run on the CPU ({why})"]
     return []
@@ -214,8 +251,10 @@ def make_plan(sweep: SweepConfig, base: Path | None = None, dry_run: bool = Fals
     varying = [k for k, v in axes.items() if len(v) > 1]
     shared = dataclasses.asdict(sweep.train)
     method_axes = [k for k in axes if k in METHOD_KEYS and k not in TRAIN_KEYS]
+    setting_axes: dict[str, SettingAxis] = {k: parse_axis(k) for k in axes if is_setting_axis(k)}
     trials: dict[str, Trial] = {}
-    jobs: dict[tuple[str, str], MaskJob] = {}
+    configs: dict[str, MaskerConfig] = {}  # trial key -> its own masker configuration
+    masker_configs: dict[tuple[str, str, str], MaskerConfig] = {}
     encoder_checks: set[str] = set()
     for values in itertools.product(*axes.values()):
         point = dict(zip(axes, values))
@@ -241,22 +280,65 @@ def make_plan(sweep: SweepConfig, base: Path | None = None, dry_run: bool = Fals
             if len(sweep.maskers) != 1:
                 raise SweepError(f"method {train.method} samples regions: add a 'masker' grid axis naming one of maskers ({', '.join(sweep.maskers) or 'none defined'})")
             masker = next(iter(sweep.maskers))
-        store = None
-        if masker is not None:
-            job = jobs.get((dataset.name, masker))
-            if job is None:
-                config = _masker_config(sweep, masker, dataset, base, missing)
-                fp = fingerprint(dataset_files(dataset.images, dataset.paths), config.as_dict())
-                job = MaskJob(dataset.name, masker, config, store_file(regions_dir, dataset.name, masker, fp))
-                jobs[(dataset.name, masker)] = job
-            store = job.store
+        for key, axis in setting_axes.items():
+            if axis.masker is not None and axis.masker != masker:  # another masker's setting, or no regions at all
+                point[key] = None
         key = _trial_key(point, varying)
+        if key in trials:
+            continue
         check_batch_size(train, dataset.name, len(dataset.paths), key)
-        trials.setdefault(key, Trial(key, dataset.name, masker, train, store))
-    warnings = [w for masker in sweep.maskers if any(j.masker == masker for j in jobs.values()) for w in _masker_warnings(sweep, masker)]
+        axis_values = {k: point[k] for k in setting_axes if point[k] is not None}
+        evaluation = _eval_settings(sweep, {k: v for k, v in axis_values.items() if setting_axes[k].masker is None})
+        if masker is not None:
+            own_axes = {k: v for k, v in axis_values.items() if setting_axes[k].masker is not None}
+            which = (dataset.name, masker, repr(own_axes))
+            if which not in masker_configs:  # checked once (a dry run notes a missing checkpoint once)
+                spec = _masker_spec(sweep, masker, own_axes) if own_axes else sweep.maskers[masker]
+                masker_configs[which] = _masker_config(sweep, masker, dataset, base, missing, spec)
+            configs[key] = masker_configs[which]
+        trials[key] = Trial(key, dataset.name, masker, train, None, evaluation, settings=axis_values)
+    for key, axis in setting_axes.items():
+        if axis.masker is not None and not any(key in t.settings for t in trials.values()):
+            raise SweepError(f"grid.{key}: no trial samples regions with masker {axis.masker!r} (check the 'masker' and 'method' axes)")
+    jobs, trials = _region_stores(sweep, datasets, regions_dir, trials, configs)
+    warnings = list(dict.fromkeys(w for job in jobs for w in _masker_warnings(sweep, job)))
     return Plan(
-        sweep, datasets, eval_sets, tuple(jobs.values()), tuple(trials.values()), storage, regions_dir, tuple(missing or ()), tuple(warnings)
+        sweep, datasets, eval_sets, tuple(jobs), tuple(trials.values()), storage, regions_dir, tuple(missing or ()), tuple(warnings)
     )
+
+
+def _region_stores(
+    sweep: SweepConfig, datasets: dict[str, Dataset], regions_dir: Location, trials: dict[str, Trial], configs: dict[str, MaskerConfig]
+) -> tuple[list[MaskJob], dict[str, Trial]]:
+    """One region-store job per (dataset, masker, masker configuration but ``min_area``), computed at
+    the smallest ``min_area`` of its trials (see the module docstring); each trial gets its store,
+    its own ``min_area`` and the store its regions equal (``Trial.regions``)."""
+    files: dict[str, list[tuple[str, int]]] = {}
+
+    def store_of(dataset: Dataset, masker: str, config: MaskerConfig) -> Location:
+        if dataset.name not in files:
+            files[dataset.name] = dataset_files(dataset.images, dataset.paths)
+        return store_file(regions_dir, dataset.name, masker, fingerprint(files[dataset.name], config.as_dict()))
+
+    def shared(key: str) -> tuple:
+        t, config = trials[key], configs[key]
+        return (t.dataset, t.masker, repr(dataclasses.replace(config, min_area=0).as_dict()))
+
+    smallest: dict[tuple, int] = {}
+    for key, config in configs.items():
+        smallest[shared(key)] = min(config.min_area, smallest.get(shared(key), config.min_area))
+    jobs: dict[tuple, MaskJob] = {}
+    out = dict(trials)
+    for key, config in configs.items():
+        t, group = trials[key], shared(key)
+        if group not in jobs:
+            job_config = dataclasses.replace(config, min_area=smallest[group])
+            variant = ",".join(f"{k}={v}" for k, v in t.settings.items() if is_masker_axis(k) and parse_axis(k).path != ("min_area",))
+            jobs[group] = MaskJob(t.dataset, t.masker, job_config, store_of(datasets[t.dataset], t.masker, job_config), variant)
+        store = jobs[group].store
+        regions = store if config.min_area == smallest[group] else store_of(datasets[t.dataset], t.masker, config)
+        out[key] = dataclasses.replace(t, store=store, min_area=config.min_area, regions=regions)
+    return list(jobs.values()), out
 
 
 def describe(plan: Plan) -> str:
@@ -267,15 +349,16 @@ def describe(plan: Plan) -> str:
     for job in plan.mask_jobs:
         state = "reuse" if job.store.is_file() else "compute"
         n = len(plan.datasets[job.dataset].paths)
-        lines.append(f"  regions {job.label}: {job.config.name} on {n} images -> {job.store.name} ({state})")
+        lines.append(f"  regions {job.label}: {job.config.name} on {n} images, min area {job.config.min_area} px -> {job.store.name} ({state})")
     for t in plan.trials:
         tc = t.train
+        axes = "".join(f" {k}={v}" for k, v in t.settings.items())
         if frozen.is_frozen(tc):
-            lines.append(f"  trial {t.key}: {frozen.trial_line(tc)}")
+            lines.append(f"  trial {t.key}: {frozen.trial_line(tc)}{axes}")
             continue
         extra = f" masker={t.masker} c={tc.c}" if t.masker else ""
         lines.append(
             f"  trial {t.key}: {tc.method} sampling={tc.sampling} temperature={tc.method_params.get('temperature', '-')} "
-            f"epochs={tc.epochs} batch={tc.batch_size} seed={tc.seed} dataset={t.dataset}{extra}"
+            f"epochs={tc.epochs} batch={tc.batch_size} seed={tc.seed} dataset={t.dataset}{extra}{axes}"
         )
     return "\n".join(lines)

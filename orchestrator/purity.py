@@ -20,6 +20,7 @@ from typing import Any
 from masking.purity import load_scenes, read_classes, view_pair_purity
 from masking.crops import CropSpec
 from orchestrator.plan import Plan
+from orchestrator.setting_axes import is_masker_axis
 from samdata.synthetic import SyntheticPaths
 from selfsup.methods import method_spec
 
@@ -38,8 +39,8 @@ def crops_text(crops: Sequence[CropSpec]) -> str:
 
 
 def purity_groups(plan: Plan) -> list[dict[str, Any]]:
-    """The distinct (dataset, masker, c, crops) of the trials whose dataset has instance masks, with
-    the trials of each; masker and c are None for ``random`` sampling."""
+    """The distinct (dataset, masker with its axis values, c, crops) of the trials whose dataset has
+    instance masks, with the trials of each; masker and c are None for ``random`` sampling."""
     groups: dict[tuple, dict[str, Any]] = {}
     for t in plan.trials:
         if plan.datasets[t.dataset].masks is None or not method_spec(t.train.method).trains:
@@ -48,10 +49,12 @@ def purity_groups(plan: Plan) -> list[dict[str, Any]]:
         crops = method_spec(train.method).crops(train.settings(), train.image_size)
         geometry = tuple((c.n, c.scale, c.ratio) for c in crops)  # what the boxes depend on
         regions = train.sampling == "regions"
-        key = (t.dataset, t.masker if regions else None, train.c if regions else None, geometry)
+        masker_axes = {k: v for k, v in t.settings.items() if is_masker_axis(k)} if regions else {}
+        key = (t.dataset, t.masker if regions else None, train.c if regions else None, geometry, str(t.regions), repr(masker_axes))
         group = groups.setdefault(
             key,
-            {"dataset": t.dataset, "masker": key[1], "sampling": train.sampling, "c": key[2], "crops": crops, "trials": []},
+            {"dataset": t.dataset, "masker": key[1], "sampling": train.sampling, "c": key[2], "crops": crops, "trials": [],
+             "store": str(t.store) if regions else None, "min_area": t.min_area if regions else None, "masker_settings": masker_axes},
         )
         group["trials"].append(t.key)
     return list(groups.values())
@@ -71,7 +74,7 @@ def measure(
     max_images: int = MAX_IMAGES, draws: int = DRAWS, log=print,
 ) -> list[dict[str, Any]]:
     """One row per ``purity_groups`` entry: its keys (crops as text), the trials, and the measures.
-    ``stores``: (dataset, masker) -> RegionStore; ``images``: dataset -> training images."""
+    ``stores``: store file (``MaskJob.store`` as text) -> RegionStore; ``images``: dataset -> training images."""
     rows = []
     classes: dict[str, Any] = {}
     groups = purity_groups(plan)
@@ -83,19 +86,23 @@ def measure(
         if name not in classes:
             file = classes_file(plan, name)
             classes[name] = read_classes(file) if file else None
-        store = stores[name, group["masker"]] if group["masker"] else None
+        store = stores[group["store"]].at_least(group["min_area"]) if group["masker"] else None
         scenes = load_scenes(plan.datasets[name].masks, paths=images[name], store=store, classes=classes[name], max_images=max_images)
         result = view_pair_purity(scenes, group["crops"], group["sampling"], group["c"] or 1.0, draws)
         text = crops_text(group["crops"])
-        row = {**{k: v for k, v in group.items() if k != "crops"}, "crops": text, "crops_index": geometries[text], "max_images": max_images, **result.as_dict()}
+        row = {**{k: v for k, v in group.items() if k not in ("crops", "store")}, "crops": text, "crops_index": geometries[text], "max_images": max_images, **result.as_dict()}
         rows.append(row)
-        log(f"purity {name}/{group['masker'] or 'whole image'} c={group['c'] or '-'} {text}: {result.line()}")
+        shown = "".join(f" {k}={v}" for k, v in group["masker_settings"].items())
+        log(f"purity {name}/{group['masker'] or 'whole image'}{shown} c={group['c'] or '-'} {text}: {result.line()}")
     return rows
 
 
 def metric_name(row: Mapping[str, Any], measure_name: str, several_crops: bool) -> str:
-    """``purity/<dataset>/<masker or whole_image>/c_<c>[/crops_<i>]/<measure>`` (MLflow's allowed characters)."""
-    parts = ["purity", row["dataset"], row["masker"] or "whole_image", f"c_{row['c'] if row['c'] is not None else '-'}"]
+    """``purity/<dataset>/<masker or whole_image>[/<masker axis>_<value>...]/c_<c>[/crops_<i>]/<measure>``
+    (MLflow's allowed characters), e.g. ``purity/scenes/fz/maskers.fz.min_area_400/c_1.3/same_object``."""
+    parts = ["purity", row["dataset"], row["masker"] or "whole_image"]
+    parts += [f"{k}_{v}" for k, v in (row.get("masker_settings") or {}).items()]
+    parts.append(f"c_{row['c'] if row['c'] is not None else '-'}")
     if several_crops:
         parts.append(f"crops_{row['crops_index']}")
     return "/".join([*parts, measure_name])

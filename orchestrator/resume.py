@@ -57,12 +57,17 @@ def changed_keys(old: SweepConfig, new: SweepConfig) -> list[str]:
 
 def trial_identity(plan: Plan, trial: Trial) -> str:
     """What a trial trains and measures, whatever its name: its settings (``Trial.params``), its
-    region store (named by the fingerprint of the dataset's files and the masker's settings) and the
-    evaluation every trial of the plan shares. Two trials with one identity are the same trial."""
+    regions (``Trial.regions``: the store named by the fingerprint of the dataset's files and the
+    masker's settings at the trial's own ``min_area``), its evaluation settings and the eval sets.
+    Two trials with one identity are the same trial. The values of setting axes (``eval.knn_k``,
+    ``maskers.fz.min_area``) count through the evaluation and the regions, not as params: a value
+    written in ``maskers`` or ``eval`` and the same value as a one-valued grid axis are one trial."""
+    params = {k: v for k, v in trial.params().items() if k not in trial.settings}
+    regions = trial.regions or trial.store
     data = {
-        "params": trial.params(),
-        "store": str(trial.store) if trial.store else None,
-        "eval": dataclasses.asdict(plan.sweep.eval.settings),
+        "params": params,
+        "store": str(regions) if regions else None,
+        "eval": dataclasses.asdict(trial.eval),
         "eval_sets": [dataclasses.asdict(e) for e in plan.eval_sets],
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -1,6 +1,8 @@
 """``--smoke``: the same sweep shrunk to tiny synthetic data and one epoch, to check it end to end.
 
-Every grid axis, method, masker and eval set keeps its place; only the data and the sizes shrink:
+Every method, masker and eval set, and every grid axis but those over the sizes set here (``epochs``,
+``image_size``, ``batch_size``, the ``eval.*`` sizes, ``maskers.*.min_area``, HQ-SAM's point grid and
+thresholds), keeps its place; only the data and the sizes shrink:
 each pretraining set becomes a few synthetic scenes (with instance masks, so ``ground_truth``
 still works), each eval set the scenes' single-object set, HQ-SAM runs vit_tiny with random
 weights on a 2 x 2 point grid on the CPU, and training runs one epoch of a tiny backbone. Frozen
@@ -17,6 +19,7 @@ from pathlib import Path
 from samdata.storage import location
 from orchestrator.config import DatasetSpec, EvalSetSpec, MaskerSpec, SweepConfig
 from orchestrator.frozen import smoke_encoders
+from orchestrator.setting_axes import EVAL, MASKERS
 
 SMOKE_SCENES = {"scenes": 8, "scene_size": 64, "object_size": [20, 30], "objects_per_scene": [2, 3], "eval_size": 32,
                 "num_classes": 4, "eval_train_per_class": 4, "eval_val_per_class": 2, "clutter": 8}
@@ -34,15 +37,16 @@ def smoke_sweep(sweep: SweepConfig) -> SweepConfig:
         name: MaskerSpec(name=m.name, params=SMOKE_HQSAM if m.name == "hqsam" else {}, min_area=50, containment=m.containment)
         for name, m in sweep.maskers.items()
     }
-    grid = dict(sweep.grid)
-    grid.pop("epochs", None)
-    grid.pop("image_size", None)
-    grid.pop("batch_size", None)
+    eval_settings = {"every": 1, "knn_k": 5, "linear_epochs": 1, "batch_size": 16, "linear_batch_size": 16, "image_size": None}
+    shrunk = {"epochs", "image_size", "batch_size", *(f"{EVAL}.{k}" for k in eval_settings)}
+    shrunk |= {f"{MASKERS}.{name}.min_area" for name in maskers}
+    shrunk |= {f"{MASKERS}.{name}.params.{k}" for name, m in maskers.items() if m.name == "hqsam" for k in SMOKE_HQSAM}
+    grid = {k: v for k, v in sweep.grid.items() if k not in shrunk}  # the sizes set here, not the axes' values
     train = dataclasses.replace(
         sweep.train, epochs=1, batch_size=4, image_size=32, backbone_width=8, stem="cifar", workers=0, device="cpu", warmup_epochs=0
     )
     evaluation = sweep.eval.model_copy(update={
-        "settings": dataclasses.replace(sweep.eval.settings, every=1, knn_k=5, linear_epochs=1, batch_size=16, linear_batch_size=16, image_size=None),
+        "settings": dataclasses.replace(sweep.eval.settings, **eval_settings),
         "sets": eval_sets,
     })
     resources = sweep.resources.model_copy(update={"cpu": 1, "gpu": 0, "mask_gpu": 0, "mask_actors": 1, "mask_batch_size": 4})

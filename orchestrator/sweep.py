@@ -134,8 +134,9 @@ def _trial_spec(plan: Plan, trial, uri: str, run_id: str, lists: dict[str, tuple
         "image_list": lists[trial.dataset][0],
         "image_list_sha256": lists[trial.dataset][1],
         "store": str(trial.store) if trial.store else None,  # a path or URI: parsed again on the worker
+        "min_area": trial.min_area,  # the store may hold smaller regions (a min_area axis shares one store)
         "train": dataclasses.asdict(trial.train),
-        "eval": dataclasses.asdict(plan.sweep.eval.settings),
+        "eval": dataclasses.asdict(trial.eval),
         "eval_sets": [dataclasses.asdict(e) for e in plan.eval_sets],
         "cpus": plan.sweep.resources.cpu,
         "gpu_memory_share": gpu_memory_share(plan.sweep.resources.gpu),
@@ -255,10 +256,10 @@ def run_sweep(
     _init_ray(address)
     res = sweep.resources
     stores: dict[str, list] = {name: [] for name in plan.datasets}
-    job_stores = {}
+    job_stores = {}  # store file -> RegionStore
     for job in plan.mask_jobs:
-        job_stores[job.dataset, job.masker] = compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log)
-        stores[job.dataset].append(job_stores[job.dataset, job.masker])
+        job_stores[str(job.store)] = compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log)
+        stores[job.dataset].append(job_stores[str(job.store)])
     skipped = {
         name: left_out(name, unreadable_images(dataset, plan.regions_dir, stores[name]), stores[name])
         for name, dataset in plan.datasets.items()

@@ -81,7 +81,7 @@ def run_trial(config: dict[str, Any]) -> None:
     spec = config["trial"]
     torch.set_num_threads(max(1, int(spec["cpus"])))
     cap_gpu_memory(spec.get("gpu_memory_share"))
-    store = RegionStore.load(spec["store"]) if spec["store"] else None
+    store = RegionStore.load(spec["store"], spec.get("min_area")) if spec["store"] else None
     paths = training_images(spec)
     eval_sets = [build_eval_set(e["kind"], e["root"], e["name"], e["download"]) for e in spec["eval_sets"]]
     train = TrainConfig(**spec["train"])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from masking.maskers import MaskerConfig
-from masking.regions import Regions
+from masking.regions import Regions, select_regions
 from masking.store import ImageRegions, RegionStore, StoreWriter, dataset_files, fingerprint, store_file
 
 
@@ -60,3 +60,38 @@ def test_interrupted_store_never_reads_as_complete_and_resumes(tmp_path):
     resumed.write_shard([row("2.png", 1), row("1.png", 3)])  # a duplicate row from a retried batch
     store = resumed.finalize(["1.png", "2.png"])
     assert len(store) == 2 and len(store["1.png"].regions) == 1
+
+
+def _nested_masks(rng, n=24, size=48):
+    """Random rectangles of many sizes, some inside others, so the coarsest selection has work to do."""
+    masks = np.zeros((n, size, size), bool)
+    for i in range(n):
+        w, h = rng.integers(2, size, 2)
+        x, y = rng.integers(0, size - w + 1), rng.integers(0, size - h + 1)
+        masks[i, y:y + h, x:x + w] = True
+    return masks
+
+
+def test_a_store_at_a_small_min_area_filtered_at_load_equals_the_store_at_a_larger_one(tmp_path):
+    """What lets one store serve a min_area grid axis (orchestrator.plan): select_regions drops small
+    masks before the coarsest selection, so selecting at a larger min_area keeps exactly the regions of
+    a smaller one's selection that are at least that large."""
+    rng = np.random.default_rng(0)
+    images = {f"{i}.png": _nested_masks(rng) for i in range(12)}
+    scores = {path: rng.random(len(masks)).astype(np.float32) for path, masks in images.items()}
+    small, large = 30, 300
+    rows = [ImageRegions(path, 48, 48, select_regions(masks, scores[path], min_area=small)) for path, masks in images.items()]
+    writer = StoreWriter(tmp_path / "small.parquet")
+    writer.write_shard(rows)
+    writer.finalize(images)
+    loaded = RegionStore.load(tmp_path / "small.parquet", min_area=large)
+    dropped = 0
+    for (path, masks), stored in zip(images.items(), rows):
+        direct = select_regions(masks, scores[path], min_area=large)
+        got = loaded[path].regions
+        np.testing.assert_array_equal(got.boxes, direct.boxes)
+        np.testing.assert_array_equal(got.areas, direct.areas)
+        np.testing.assert_array_equal(got.scores, direct.scores)
+        dropped += len(stored.regions) - len(got)
+    assert dropped > 0  # the filter had regions to drop, so the equality above says something
+    assert len(RegionStore.load(tmp_path / "small.parquet")[next(iter(images))].regions) == len(rows[0].regions)  # no min_area: as stored

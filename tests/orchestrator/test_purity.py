@@ -51,7 +51,7 @@ def _plan_and_stores(tmp_path):
             image = np.asarray(load_rgb(dataset.images / path))
             rows.append(ImageRegions(path, image.shape[1], image.shape[0], regions_of(masker, job.config, image, path)))
         writer.write_shard(rows)
-        stores[job.dataset, job.masker] = writer.finalize(dataset.paths)
+        stores[str(job.store)] = writer.finalize(dataset.paths)
     return plan, stores
 
 
