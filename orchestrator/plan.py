@@ -12,6 +12,7 @@ import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from masking.maskers import MaskerConfig
@@ -21,7 +22,7 @@ from orchestrator import frozen
 from orchestrator.config import TRAIN_KEYS, SweepConfig, SweepError, method_keys, train_config
 from selfsup.methods import METHOD_KEYS
 from orchestrator.rundirs import storage_location
-from selfsup.config import TrainConfig
+from selfsup.config import TrainConfig, flat_settings
 from selfsup.data.evalsets import build_eval_set
 from samdata.image_files import list_images
 from samdata.synthetic import SyntheticConfig, SyntheticPaths, generate
@@ -71,11 +72,36 @@ class Trial:
         if frozen.is_frozen(self.train):
             return frozen.params(self.train)
         out: dict[str, Any] = {"dataset": self.dataset, "masker": self.masker or "-"}
-        out.update(dataclasses.asdict(self.train))
-        out.update(out.pop("method_params"))
+        out.update(flat_settings(dataclasses.asdict(self.train)))
         if self.train.sampling == "random":
             out["c"] = "-"
         return out
+
+
+NOT_A_SETTING = ("seed", "workers", "device")
+"""Trial params that do not change what a trial measures: trials that differ only in these are one
+configuration (its seeds; where and with how many loader workers it ran)."""
+SHOWN_FIRST = ("method", "sampling", "masker", "c", "temperature")
+"""The settings tables show first, in this order (the SAMCLR paper's comparison); the rest by name."""
+
+
+def configuration(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """What identifies a trial's configuration: its params (``Trial.params``, or the same params as
+    MLflow holds them) without ``NOT_A_SETTING``, values as text, sorted by name. Generic over the
+    keys: a new grid axis is part of it with no change here. Trials with equal configurations are the
+    seeds of one configuration (``orchestrator.report`` averages over them)."""
+    return tuple(sorted((str(k), str(v)) for k, v in params.items() if k not in NOT_A_SETTING))
+
+
+def varying_settings(params: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The keys whose values (as text; a missing key counts as a value of its own) differ among
+    ``params`` (trials' or configurations' params), ``SHOWN_FIRST`` first, then by name with
+    ``NOT_A_SETTING`` last: the columns a table needs to tell the trials apart."""
+    rows = list(params)
+    keys = {k for p in rows for k in p}
+    found = [k for k in keys if len({None if k not in p else str(p[k]) for p in rows}) > 1]
+    first = {k: i for i, k in enumerate(SHOWN_FIRST)}
+    return sorted(found, key=lambda k: (first.get(k, len(first)), k in NOT_A_SETTING, k))
 
 
 @dataclass(frozen=True)
