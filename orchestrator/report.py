@@ -362,9 +362,10 @@ def _baseline(config: Configuration, configs: Sequence[Configuration], temperatu
 
 
 def _same_value(a: str | float | None, b: str | float | None) -> bool:
-    """Equal as text, or as numbers (a param's "0.5" is the registry's 0.5)."""
+    """Equal as text, or as numbers (a param's "0.5" is the registry's 0.5); a missing value (a method
+    without a temperature) equals nothing."""
     if a is None or b is None:
-        return a is b
+        return False
     return str(a) == str(b) or (_is_number(str(a)) and _is_number(str(b)) and float(a) == float(b))
 
 
@@ -436,7 +437,7 @@ def paper_table(sweep_name: str, configs: Sequence[Configuration], paper_file: P
 
 def _paper_methods() -> tuple[str, str]:
     """The paper's region-view method and its whole-image twin, from the registry (samclr, simclr)."""
-    return next((name, spec.twin) for name, spec in METHODS.items() if spec.twin)
+    return next(((name, spec.twin) for name, spec in METHODS.items() if spec.twin), ("", ""))
 
 
 def paper_gain_table(sweep_name: str, configs: Sequence[Configuration], paper_file: Path = PAPER_RESULTS) -> str | None:

@@ -47,8 +47,8 @@ def trial_settings(params: Sequence[Mapping[str, str]]) -> list[str]:
 
 
 def summary_rows(uri: str, experiment_id: str, parent_id: str) -> list[dict[str, str]]:
-    """One row per child run: its trial key, method and the settings that vary across the runs,
-    status, and its final KNN and linear top-1 per eval set and last training loss."""
+    """One row per child run: its trial key, method and the settings that tell the runs apart
+    (``trial_settings``), status, and its final KNN and linear top-1 per eval set and last training loss."""
     runs = child_runs(uri, experiment_id, parent_id)
     settings = [k for k in trial_settings([run.data.params for run in runs]) if k not in FIRST]
     rows = []

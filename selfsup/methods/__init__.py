@@ -142,7 +142,7 @@ def paper_pairing(name: str) -> tuple[float, float] | None:
     method that names this twin (samclr: 0.07) and the twin itself (simclr: 0.5). None when no method
     names ``name``'s twin as its own, or either has no temperature."""
     base = twin(name)
-    region = next((spec for spec in METHODS.values() if spec.twin == base), None)
+    region = next((spec for spec in METHODS.values() if spec.twin is not None and spec.twin == base), None)
     if region is None or base not in METHODS:
         return None
     taus = [getattr(s.presets[PAPER_PRESET], "temperature", None) for s in (region, METHODS[base])]
