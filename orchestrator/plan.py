@@ -12,7 +12,8 @@ import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from masking.maskers import MaskerConfig
@@ -102,6 +103,18 @@ def varying_settings(params: Iterable[Mapping[str, Any]]) -> list[str]:
     found = [k for k in keys if len({None if k not in p else str(p[k]) for p in rows}) > 1]
     first = {k: i for i, k in enumerate(SHOWN_FIRST)}
     return sorted(found, key=lambda k: (first.get(k, len(first)), k in NOT_A_SETTING, k))
+
+
+def distinguishing_settings(params: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The settings that tell trials apart (their params): those that vary among the trials of one
+    method (any grid axis, the seeds, the frozen encoders), and those of ``SHOWN_FIRST`` that vary at
+    all (SAMCLR's sampling and temperature beside SimCLR's); not those only a method's preset makes
+    differ (DINO's head sizes beside SimCLR's). In ``varying_settings``' order."""
+    by_method: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for p in params:
+        by_method[str(p.get("method"))].append(p)
+    keep = {k for group in by_method.values() for k in varying_settings(group)}
+    return [k for k in varying_settings(params) if k in keep or k in SHOWN_FIRST]
 
 
 @dataclass(frozen=True)

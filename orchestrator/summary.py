@@ -3,22 +3,20 @@ tell the trials apart, final KNN and linear top-1 per eval set), and the pretrai
 sweep had to skip.
 
 Its columns are the trial, its method, and the settings that tell the trials apart
-(``trial_settings``, from the trials' MLflow params): every setting that varies among one method's
-trials (a grid axis, the seeds, the frozen encoders: a new axis is a column with no change here),
-and those of the paper's comparison that vary at all (``sampling``, ``masker``, ``c``,
-``temperature``: a method's preset sets them, e.g. SAMCLR's 0.07); not the settings a method's
-preset alone makes differ (DINO's head sizes beside SimCLR's). Written by
-``orchestrator.table_format``, as the report is.
+(``orchestrator.plan.distinguishing_settings`` over the trials' MLflow params): every setting that
+varies among one method's trials (a grid axis, the seeds, the frozen encoders: a new axis is a
+column with no change here), and ``sampling``, ``masker``, ``c``, ``temperature`` when they vary
+at all; not the settings a method's preset alone makes differ (DINO's head sizes beside SimCLR's).
+Written by ``orchestrator.table_format``, as the report is.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from samdata.storage import Location, location
-from orchestrator.plan import SHOWN_FIRST, varying_settings
+from orchestrator.plan import distinguishing_settings
 from orchestrator.readable_images import MASKER_ERROR
 from orchestrator.table_format import csv_text, markdown as markdown_table
 from orchestrator.tracking import TRIAL_TAG, child_runs
@@ -36,21 +34,11 @@ def _is_metric(column: str) -> bool:
     return "/" in column  # knn_top1/<set>, linear_top1/<set>, train/loss; no setting's name has one
 
 
-def trial_settings(params: Sequence[Mapping[str, str]]) -> list[str]:
-    """The settings that tell trials apart (their ``Trial.params``): those that vary among the trials
-    of one method, and those of ``SHOWN_FIRST`` that vary at all; in ``varying_settings``' order."""
-    by_method: dict[str, list[Mapping[str, str]]] = defaultdict(list)
-    for p in params:
-        by_method[str(p.get("method"))].append(p)
-    keep = {k for group in by_method.values() for k in varying_settings(group)}
-    return [k for k in varying_settings(params) if k in keep or k in SHOWN_FIRST]
-
-
 def summary_rows(uri: str, experiment_id: str, parent_id: str) -> list[dict[str, str]]:
     """One row per child run: its trial key, method and the settings that tell the runs apart
-    (``trial_settings``), status, and its final KNN and linear top-1 per eval set and last training loss."""
+    (``distinguishing_settings``), status, final KNN and linear top-1 per eval set, last training loss."""
     runs = child_runs(uri, experiment_id, parent_id)
-    settings = [k for k in trial_settings([run.data.params for run in runs]) if k not in FIRST]
+    settings = [k for k in distinguishing_settings([run.data.params for run in runs]) if k not in FIRST]
     rows = []
     for run in runs:
         row = {"trial": run.data.tags.get(TRIAL_TAG, run.info.run_name), "method": run.data.params.get("method", "")}
