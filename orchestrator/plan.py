@@ -20,6 +20,8 @@ import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from masking.maskers import MaskerConfig
@@ -30,7 +32,7 @@ from orchestrator.config import TRAIN_KEYS, MaskerSpec, SweepConfig, SweepError,
 from orchestrator.setting_axes import SettingAxis, is_masker_axis, is_setting_axis, override, parse_axis
 from selfsup.methods import METHOD_KEYS
 from orchestrator.rundirs import storage_location
-from selfsup.config import EvalConfig, TrainConfig
+from selfsup.config import EvalConfig, TrainConfig, flat_settings
 from selfsup.data.evalsets import build_eval_set
 from samdata.image_files import list_images
 from samdata.synthetic import SyntheticConfig, SyntheticPaths, generate
@@ -94,12 +96,49 @@ class Trial:
         if frozen.is_frozen(self.train):
             return {**frozen.params(self.train), **self.settings}
         out: dict[str, Any] = {"dataset": self.dataset, "masker": self.masker or "-"}
-        out.update(dataclasses.asdict(self.train))
-        out.update(out.pop("method_params"))
+        out.update(flat_settings(dataclasses.asdict(self.train)))
         if self.train.sampling == "random":
             out["c"] = "-"
         out.update(self.settings)
         return out
+
+
+NOT_A_SETTING = ("seed", "workers", "device")
+"""Trial params that do not change what a trial measures: trials that differ only in these are one
+configuration (its seeds; where and with how many loader workers it ran)."""
+SHOWN_FIRST = ("method", "sampling", "masker", "c", "temperature")
+"""The settings tables show first, in this order (the SAMCLR paper's comparison); the rest by name."""
+
+
+def configuration(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """What identifies a trial's configuration: its params (``Trial.params``, or the same params as
+    MLflow holds them) without ``NOT_A_SETTING``, values as text, sorted by name. Generic over the
+    keys: a new grid axis is part of it with no change here. Trials with equal configurations are the
+    seeds of one configuration (``orchestrator.report`` averages over them)."""
+    return tuple(sorted((str(k), str(v)) for k, v in params.items() if k not in NOT_A_SETTING))
+
+
+def varying_settings(params: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The keys whose values (as text; a missing key counts as a value of its own) differ among
+    ``params`` (trials' or configurations' params), ``SHOWN_FIRST`` first, then by name with
+    ``NOT_A_SETTING`` last: the columns a table needs to tell the trials apart."""
+    rows = list(params)
+    keys = {k for p in rows for k in p}
+    found = [k for k in keys if len({None if k not in p else str(p[k]) for p in rows}) > 1]
+    first = {k: i for i, k in enumerate(SHOWN_FIRST)}
+    return sorted(found, key=lambda k: (first.get(k, len(first)), k in NOT_A_SETTING, k))
+
+
+def distinguishing_settings(params: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The settings that tell trials apart (their params): those that vary among the trials of one
+    method (any grid axis, the seeds, the frozen encoders), and those of ``SHOWN_FIRST`` that vary at
+    all (SAMCLR's sampling and temperature beside SimCLR's); not those only a method's preset makes
+    differ (DINO's head sizes beside SimCLR's). In ``varying_settings``' order."""
+    by_method: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for p in params:
+        by_method[str(p.get("method"))].append(p)
+    keep = {k for group in by_method.values() for k in varying_settings(group)}
+    return [k for k in varying_settings(params) if k in keep or k in SHOWN_FIRST]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ It also runs at the end of every sweep.
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import math
@@ -49,13 +48,13 @@ import yaml
 from samdata.storage import Location, location
 from orchestrator import frozen
 from orchestrator.config import SweepError, load_sweep
+from orchestrator.plan import configuration, varying_settings
 from orchestrator.rundirs import latest_run_dir, read_state, storage_location
+from orchestrator.table_format import csv_text, markdown
 from orchestrator.tracking import TRIAL_TAG, TrackingError, child_runs, log_files, metric_history, read_artifact
-from selfsup.methods import METHODS
+from selfsup.methods import METHODS, paper_pairing, twin
 from selfsup.statistics import PairedDifference, mean_std, paired_difference
 
-NOT_A_SETTING = ("seed", "workers", "device")
-"""Params that do not define a configuration: rows are averaged over these."""
 METRICS = {"knn": "knn_top1/", "linear": "linear_top1/", "linear_best": "linear_best_top1/"}
 """Metric kind -> MLflow name prefix (then the eval set): KNN, the linear probe's last epoch, and its
 best epoch (selected on the validation split; what the reference code and lightly report)."""
@@ -85,7 +84,8 @@ class TrialResult:
 
     @property
     def setting(self) -> tuple[tuple[str, str], ...]:
-        return tuple(sorted((k, v) for k, v in self.params.items() if k not in NOT_A_SETTING))
+        """Its configuration (``orchestrator.plan.configuration``): rows are averaged over the rest (the seeds)."""
+        return configuration(self.params)
 
     def final(self, metric: str, eval_set: str) -> float | None:
         """The last point of a curve, after training (epoch 0 is the untrained network)."""
@@ -202,9 +202,7 @@ def configurations(results: Iterable[TrialResult], purity: Sequence[dict] = ()) 
         if len(found) == 1 and None not in found:
             c.purity = purity[found.pop()]
     trained = [c for c in configs if not is_reference(c)]
-    varying = [k for k in sorted({k for c in trained for k in c.setting}) if len({c.setting.get(k) for c in trained}) > 1]
-    order = ["method", "sampling", "masker", "c", "temperature"]
-    varying.sort(key=lambda k: (order.index(k) if k in order else len(order), k))
+    varying = varying_settings(c.setting for c in trained)
     for c in configs:
         if is_reference(c):
             c.label = frozen.reference_label(c.setting)
@@ -298,7 +296,7 @@ def results_table(configs: Sequence[Configuration], sets: Sequence[str], results
         seeds = max(len(start["knn", s].values) for s in sets)
         cells = [start[k.metric, k.eval_set].text() if (k.metric, k.eval_set) in start and k.what == "final" else "" for k in columns]
         rows.append(["untrained network (epoch 0)", str(seeds), *([""] if with_purity else []), *cells])
-    return _markdown(["configuration", "seeds", *([PURITY_LABEL] if with_purity else []), *(k.header for k in columns)], rows)
+    return markdown(["configuration", "seeds", *([PURITY_LABEL] if with_purity else []), *(k.header for k in columns)], rows)
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
@@ -346,43 +344,51 @@ def purity_correlations(configs: Sequence[Configuration], sets: Sequence[str]) -
             rows.append([label, s, str(len(members)), *cells])
     if not rows:
         return None
-    return _markdown(["region configurations", "eval set", "configurations", "ρ(purity, KNN gain over untrained)", "ρ(purity, KNN gain over whole-image twin)"], rows)
+    return markdown(["region configurations", "eval set", "configurations", "ρ(purity, KNN gain over untrained)", "ρ(purity, KNN gain over whole-image twin)"], rows)
 
 
-def _baseline(config: Configuration, configs: Sequence[Configuration], temperature: str) -> Configuration | None:
+def _baseline(config: Configuration, configs: Sequence[Configuration], temperature: str | float | None) -> Configuration | None:
     """The whole-image-view twin of a region-view configuration at ``temperature``: same settings
-    but random sampling (SAMCLR's twin is SimCLR), masker and c not applying."""
-    name = config.setting.get("method")
-    method = (METHODS[name].twin or name) if name in METHODS else name  # the registry names SAMCLR's twin
+    but random sampling, the method's twin from the registry (``selfsup.methods.twin``: SAMCLR's is
+    SimCLR), masker and c not applying."""
+    method = twin(config.setting.get("method", ""))
     ignore = {"method", "sampling", "masker", "c", "temperature"}
     for other in configs:
         s = other.setting
-        if s.get("sampling") == "random" and s.get("method") == method and s.get("temperature") == temperature:
+        if s.get("sampling") == "random" and s.get("method") == method and _same_value(s.get("temperature"), temperature):
             if all(s.get(k) == v for k, v in config.setting.items() if k not in ignore):
                 return other
     return None
 
 
+def _same_value(a: str | float | None, b: str | float | None) -> bool:
+    """Equal as text, or as numbers (a param's "0.5" is the registry's 0.5); a missing value (a method
+    without a temperature) equals nothing."""
+    if a is None or b is None:
+        return False
+    return str(a) == str(b) or (_is_number(str(a)) and _is_number(str(b)) and float(a) == float(b))
+
+
 def matched_temperature_table(configs: Sequence[Configuration], sets: Sequence[str]) -> str | None:
     """Region views against whole-image views at the same temperature, and at the paper's pairing
-    (SAMCLR 0.07, SimCLR 0.5) where the sweep has both; None when no region configuration has a
-    whole-image twin."""
-    temperatures = sorted({c.setting.get("temperature") for c in configs}, key=lambda t: float(t) if _is_number(t) else math.inf)
+    (``selfsup.methods.paper_pairing``: SAMCLR 0.07, SimCLR 0.5) where the sweep has both; None when
+    no region configuration has a whole-image twin."""
     header = ["comparison", "region views", "whole-image views"] + [f"Δ KNN {s}" for s in sets] + [f"Δ linear {s}" for s in sets]
     rows = []
     for config in configs:
         if config.setting.get("sampling") != "regions":
             continue
-        pairs = [("matched τ", config.setting.get("temperature"))]
-        if config.setting.get("temperature") == "0.07" and "0.5" in temperatures:
-            pairs.append(("paper's pairing", "0.5"))
+        pairs: list[tuple[str, str | float | None]] = [("matched τ", config.setting.get("temperature"))]
+        pairing = paper_pairing(config.setting.get("method", ""))
+        if pairing and _same_value(config.setting.get("temperature"), pairing[0]):
+            pairs.append(("paper's pairing", pairing[1]))
         for kind, temperature in pairs:
-            base = _baseline(config, configs, str(temperature))
+            base = _baseline(config, configs, temperature)
             if base is None:
                 continue
             deltas = [difference_text(paired(config.by_seed(m, s), base.by_seed(m, s))) for m in ("knn", "linear") for s in sets]
             rows.append([kind, config.label, base.label, *deltas])
-    return _markdown(header, rows) if rows else None
+    return markdown(header, rows) if rows else None
 
 
 def _is_number(v: str | None) -> bool:
@@ -426,19 +432,25 @@ def paper_table(sweep_name: str, configs: Sequence[Configuration], paper_file: P
             paper_text = "n/a" if value is None else f"{float(value):.1f}"
             diff = f"{100 * stat.mean - float(value):+.1f}" if stat.values and value is not None else "–"
             rows.append([method, key, stat.text() if config else why, best, paper_text, diff])
-    return _markdown(["method", "metric", "ours", f"ours, {BEST_LABEL}", "paper", "ours − paper"], rows)
+    return markdown(["method", "metric", "ours", f"ours, {BEST_LABEL}", "paper", "ours − paper"], rows)
+
+
+def _paper_methods() -> tuple[str, str]:
+    """The paper's region-view method and its whole-image twin, from the registry (samclr, simclr)."""
+    return next(((name, spec.twin) for name, spec in METHODS.items() if spec.twin), ("", ""))
 
 
 def paper_gain_table(sweep_name: str, configs: Sequence[Configuration], paper_file: Path = PAPER_RESULTS) -> str | None:
     """SAMCLR's gain over SimCLR: ours paired by seed, the paper's (difference of its table's
     numbers), and the notes on where the paper's text and table disagree; None without both rows."""
     paper, notes = read_paper(sweep_name, paper_file)
-    samclr, simclr = paper.get("samclr") or {}, paper.get("simclr") or {}
+    region, whole = _paper_methods()
+    samclr, simclr = paper.get(region) or {}, paper.get(whole) or {}
     keys = sorted(k for k in samclr if k in simclr)
     if not keys:
         return None
-    ours_a, _ = _single(configs, "samclr")
-    ours_b, _ = _single(configs, "simclr")
+    ours_a, _ = _single(configs, region)
+    ours_b, _ = _single(configs, whole)
     rows = []
     for key in keys:
         metric, eval_set = key.split("/", 1)
@@ -446,21 +458,15 @@ def paper_gain_table(sweep_name: str, configs: Sequence[Configuration], paper_fi
         a, b = samclr[key], simclr[key]
         theirs = "n/a" if a is None or b is None else f"{float(a) - float(b):+.1f}"
         rows.append([key, difference_text(ours), theirs, notes.get(key, "")])
-    return _markdown(["metric", "ours (paired by seed)", "paper (its table)", "note"], rows)
-
-
-def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return markdown(["metric", "ours (paired by seed)", "paper (its table)", "note"], rows)
 
 
 def results_csv(configs: Sequence[Configuration], sets: Sequence[str]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
+    """A row per configuration, eval set and metric: mean, std, seeds, the gain over epoch 0 with its
+    interval, the purity, then every setting of the configurations (a column per key)."""
     keys = sorted({k for c in configs for k in c.setting})
     header = ["configuration", "eval_set", "metric", "mean", "std", "seeds", "gain", "gain_low", "gain_high", "gain_seeds", "purity", *keys]
-    writer.writerow(header)
+    rows = []
     for c in configs:
         for s in sets:
             for m in METRICS:
@@ -471,8 +477,8 @@ def results_csv(configs: Sequence[Configuration], sets: Sequence[str]) -> str:
                 number = [_number(stat.mean), _number(stat.std), len(stat.values)]
                 gains = [_number(gain.mean), _number(gain.low), _number(gain.high), gain.n] if gain else ["", "", "", ""]
                 purity = _number(c.purity.get("same_object")) if c.purity else ""
-                writer.writerow([c.label, s, m, *number, *gains, purity, *(c.setting.get(k, "") for k in keys)])
-    return out.getvalue()
+                rows.append([c.label, s, m, *map(str, number), *map(str, gains), purity, *(c.setting.get(k, "") for k in keys)])
+    return csv_text(header, rows)
 
 
 def _number(value: float | None) -> str:
@@ -564,11 +570,12 @@ def render(
                 frozen.weights_label(c.setting.get("weights", "")) == frozen.RANDOM_LABEL for c in references) else "\n")
         )
     matched = matched_temperature_table(configs, sets)
+    region_tau, whole_tau = paper_pairing(_paper_methods()[0]) or (math.nan, math.nan)
     if matched:
         parts += [
             "\n## Region views against whole-image views, at matched temperature\n\n",
             f"Δ = region views − whole-image views, in points, {PAIRED}. "
-            "The paper's pairing (SAMCLR at τ 0.07 against SimCLR at lightly's 0.5, which its SimCLR "
+            f"The paper's pairing (SAMCLR at τ {region_tau:g} against SimCLR at lightly's {whole_tau:g}, which its SimCLR "
             "may have used) changes the temperature and the views at once; the matched rows change "
             "the views alone.\n\n",
             matched,

@@ -1,30 +1,49 @@
-"""Stage 4: the results table of a sweep, read back from MLflow (trial x eval set, KNN and linear),
-and the pretraining images the sweep had to skip."""
+"""Stage 4: the results table of a sweep, read back from MLflow (a row per trial: the settings that
+tell the trials apart, final KNN and linear top-1 per eval set), and the pretraining images the
+sweep had to skip.
+
+Its columns are the trial, its method, and the settings that tell the trials apart
+(``orchestrator.plan.distinguishing_settings`` over the trials' MLflow params): every setting that
+varies among one method's trials (a grid axis, the seeds, the frozen encoders: a new axis is a
+column with no change here), and ``sampling``, ``masker``, ``c``, ``temperature`` when they vary
+at all; not the settings a method's preset alone makes differ (DINO's head sizes beside SimCLR's).
+Written by ``orchestrator.table_format``, as the report is.
+"""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from samdata.storage import Location, location
+from orchestrator.plan import distinguishing_settings
 from orchestrator.readable_images import MASKER_ERROR
+from orchestrator.table_format import csv_text, markdown as markdown_table
 from orchestrator.tracking import TRIAL_TAG, child_runs
 
-SETTINGS = ("method", "encoder", "sampling", "masker", "c", "temperature", "epochs", "seed")
+FIRST = ("trial", "method")
+"""The columns every summary has, before the settings that vary (a row names its method even when
+every trial shares it)."""
 SKIPPED = "skipped_images"
 """Parent-run metric and tag: how many pretraining images could not be read (the tag names a few)."""
 Skipped = Mapping[str, Mapping[str, str]]
 """Dataset -> {relative path: reason} of its images no trial trains on (unreadable, or a masker failed on them)."""
 
 
+def _is_metric(column: str) -> bool:
+    return "/" in column  # knn_top1/<set>, linear_top1/<set>, train/loss; no setting's name has one
+
+
 def summary_rows(uri: str, experiment_id: str, parent_id: str) -> list[dict[str, str]]:
-    """One row per child run: its settings, status, final KNN and linear top-1 per eval set."""
+    """One row per child run: its trial key, method and the settings that tell the runs apart
+    (``distinguishing_settings``), status, final KNN and linear top-1 per eval set, last training loss."""
+    runs = child_runs(uri, experiment_id, parent_id)
+    settings = [k for k in distinguishing_settings([run.data.params for run in runs]) if k not in FIRST]
     rows = []
-    for run in child_runs(uri, experiment_id, parent_id):
-        row = {"trial": run.data.tags.get(TRIAL_TAG, run.info.run_name), "status": run.info.status}
-        row.update({k: run.data.params.get(k, "") for k in SETTINGS})
+    for run in runs:
+        row = {"trial": run.data.tags.get(TRIAL_TAG, run.info.run_name), "method": run.data.params.get("method", "")}
+        row.update({k: run.data.params.get(k, "") for k in settings})
+        row["status"] = run.info.status
         for name, value in sorted(run.data.metrics.items()):
             if name.startswith(("knn_top1/", "linear_top1/", "linear_best_top1/")) or name == "train/loss":
                 row[name] = f"{value:.4f}"
@@ -33,24 +52,22 @@ def summary_rows(uri: str, experiment_id: str, parent_id: str) -> list[dict[str,
 
 
 def _columns(rows: Sequence[dict[str, str]]) -> list[str]:
-    columns = ["trial", *SETTINGS, "status"]
-    metrics = sorted({k for r in rows for k in r if "/" in k}, key=lambda k: (not k.startswith("knn"), k))
-    return columns + metrics
+    """The trial, its method, the settings the rows hold (in ``summary_rows``' order), the status,
+    then the metrics: KNN first, then by name."""
+    settings = list(dict.fromkeys(k for r in rows for k in r if not _is_metric(k) and k not in (*FIRST, "status")))
+    first = [k for k in FIRST if any(k in r for r in rows)]
+    metrics = sorted({k for r in rows for k in r if _is_metric(k)}, key=lambda k: (not k.startswith("knn"), k))
+    return [*first, *settings, "status", *metrics]
 
 
 def markdown(rows: Sequence[dict[str, str]]) -> str:
     columns = _columns(rows)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(r.get(c, "") for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table(columns, [[r.get(c, "") for c in columns] for r in rows])
 
 
 def to_csv(rows: Sequence[dict[str, str]]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=_columns(rows), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    columns = _columns(rows)
+    return csv_text(columns, [[r.get(c, "") for c in columns] for r in rows])
 
 
 def skipped_examples(skipped: Skipped, limit: int = 5) -> list[str]:

@@ -9,6 +9,7 @@ against these very classes; a notebook user builds them directly.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
@@ -77,6 +78,21 @@ class TrainConfig:
     def lr(self) -> float:
         """The learning rate of this batch size: ``base_lr x batch_size / 256``."""
         return self.settings().base_lr * self.batch_size / 256
+
+
+def flat_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A TrainConfig as one flat dict (``dataclasses.asdict`` of it, or a checkpoint's copy): its
+    fields, with ``method_params`` spread out under their own names (temperature, queue_size, ...) and
+    lists as tuples (a copy that went through JSON compares equal). What MLflow shows as a trial's
+    params (``orchestrator.plan.Trial.params``) and what a checkpoint's settings are compared on
+    (``selfsup.training``). ValueError when a method setting has the name of a TrainConfig field (it
+    would hide one of the two)."""
+    out = {k: v for k, v in config.items() if k != "method_params"}
+    for key, value in (config.get("method_params") or {}).items():
+        if key in out:
+            raise ValueError(f"method setting {key!r} has the name of a TrainConfig field; rename it")
+        out[key] = tuple(value) if isinstance(value, list) else value
+    return out
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import torch
 
 from masking.crops import CropSampler
 from selfsup.backbone import resnet18
-from selfsup.config import EvalConfig, TrainConfig
+from selfsup.config import EvalConfig, TrainConfig, flat_settings
 from selfsup.data.cached_crops import CachedCrops, device_batch
 from selfsup.data.device_views import DeviceViews
 from selfsup.data.evalsets import EvalSet
@@ -82,14 +82,6 @@ def make_optimizer(model: torch.nn.Module, settings: MethodSettings, lr: float) 
 
         return LARS(params, lr=lr, momentum=settings.sgd_momentum, weight_decay=settings.weight_decay)
     return torch.optim.SGD(params, lr=lr, momentum=settings.sgd_momentum, weight_decay=settings.weight_decay)
-
-
-def _flat(config: dict) -> dict:
-    """A config with ``method_params`` spread out as ``method_params.<name>`` (lists as tuples)."""
-    out = {k: v for k, v in config.items() if k != "method_params"}
-    for key, value in (config.get("method_params") or {}).items():
-        out[f"method_params.{key}"] = tuple(value) if isinstance(value, list) else value
-    return out
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:
@@ -179,8 +171,8 @@ class Pretraining:
 
     def load_state_dict(self, state: dict) -> None:
         # a setting added since the checkpoint was written had its default then
-        saved = _flat({**{f.name: f.default for f in fields(TrainConfig)}, **state["config"]})
-        now = _flat(asdict(self.cfg))
+        saved = flat_settings({**{f.name: f.default for f in fields(TrainConfig)}, **state["config"]})
+        now = flat_settings(asdict(self.cfg))
         if saved != now:
             changed = sorted(k for k in saved.keys() | now.keys() if saved.get(k) != now.get(k))
             raise ValueError(f"checkpoint was made with other settings ({', '.join(changed)}); refusing to resume")

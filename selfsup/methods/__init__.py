@@ -122,6 +122,33 @@ METHOD_KEYS = tuple(sorted({f.name for spec in METHODS.values() for f in datacla
 """Every method setting's name: a sweep file's ``train`` and ``grid`` accept these beside TrainConfig's."""
 
 
+PAPER_PRESET = "lightly"
+"""The preset of the SAMCLR paper's comparison: SAMCLR at its own temperature (0.07, Sec. 4.1; its
+``lightly`` and ``paper`` presets agree), its baselines at "Lightly's implementations with default
+optimizers and hyperparameters" (SimCLR: lightly's NT-Xent default, 0.5)."""
+
+
+def twin(name: str) -> str:
+    """The method whose whole-image views ``name``'s region views are compared with: its ``twin``
+    (samclr: simclr), else the method itself (every method runs with either sampling); an unknown
+    name (a run of an older registry) is its own twin."""
+    spec = METHODS.get(name)
+    return (spec.twin or name) if spec else name
+
+
+def paper_pairing(name: str) -> tuple[float, float] | None:
+    """The SAMCLR paper's pairing for region views of ``name`` against whole-image views of its twin:
+    (region temperature, whole-image temperature), both from the registry at ``PAPER_PRESET``: the
+    method that names this twin (samclr: 0.07) and the twin itself (simclr: 0.5). None when no method
+    names ``name``'s twin as its own, or either has no temperature."""
+    base = twin(name)
+    region = next((spec for spec in METHODS.values() if spec.twin is not None and spec.twin == base), None)
+    if region is None or base not in METHODS:
+        return None
+    taus = [getattr(s.presets[PAPER_PRESET], "temperature", None) for s in (region, METHODS[base])]
+    return None if None in taus else (float(taus[0]), float(taus[1]))
+
+
 def method_spec(name: str) -> MethodSpec:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}")
