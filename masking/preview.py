@@ -21,6 +21,7 @@ import torch
 from masking.crops import CropSampler, CropSpec, resized_crop
 from masking.maskers import MASKERS, Masker, MaskerConfig, regions_of
 from masking.regions import PAPER_C, PAPER_MIN_AREA, Regions, enlarge_boxes
+from masking.rle import decode
 from samdata.image_files import list_images
 
 
@@ -65,7 +66,8 @@ def open_rgb(path: Path):  # noqa: ANN201 - PIL is imported lazily
 
 def draw(shown: list[tuple[str, object, Regions]], c: float, pairs: int, size: int, title: str, seed: int = 0) -> bytes:
     """The preview PNG of images whose regions are known: per row (name, RGB PIL image, kept
-    regions) the image with its kept regions (solid boxes) and their boxes enlarged by ``c``
+    regions) the image with its kept regions (solid boxes, and their masks filled where the regions
+    carry them: a ``keep_masks`` store) and their boxes enlarged by ``c``
     (dashed), then ``pairs`` view pairs drawn by the ``regions`` sampler inside them (cut and
     resized as a trial cuts them; without colour augmentations, which are training's: ``selfsup.augment``).
     Used by ``render`` (regions from a masker) and by the sweep (regions from a region store)."""
@@ -84,6 +86,12 @@ def draw(shown: list[tuple[str, object, Regions]], c: float, pairs: int, size: i
     for row, (rel, image, regions) in zip(axes, shown):
         enlarged = enlarge_boxes(regions.boxes, c, image.width, image.height)
         row[0].imshow(np.asarray(image))
+        if regions.rle is not None and len(regions):  # the masks themselves, where the store kept them
+            masks = decode(regions.rle, image.height, image.width)
+            overlay = np.zeros((image.height, image.width, 4))
+            for k in range(len(masks)):  # largest first (the selection's order): smaller ones stay visible on top
+                overlay[masks[k]] = (*colours[k % len(colours)], 0.45)
+            row[0].imshow(overlay)
         row[0].set_title(f"{rel}: {len(regions)} regions", fontsize=8)
         for k, (box, big) in enumerate(zip(regions.boxes, enlarged)):
             colour = colours[k % len(colours)]

@@ -33,6 +33,14 @@ a draw), the pixel counting is vectorised.
     python -m masking.purity --masks data/fashion_scenes/scenes/masks --store runs/regions/X.parquet \
         --method samclr --param min_scale=0.2 --c 1.3 --classes data/fashion_scenes/scenes/classes.json
     python -m masking.purity --masks data/fashion_scenes/scenes/masks --sampling random --param min_scale=0.2
+
+Where a dataset has no instance masks, a store whose masker kept its masks (``keep_masks``, e.g.
+HQ-SAM's) stands in for them (``--store`` without ``--masks``, ``scenes_from_store``): each pixel
+belongs to the smallest kept region covering it. That measures how often both views show the same
+*region of that masker*, an upper bound on the object purity the masker would reach if its regions
+were objects: useful to compare ``c``, crop scales and methods on a user's own data, not maskers.
+
+    python -m masking.purity --store runs/regions/X.parquet --method samclr --c 1.3
 """
 
 from __future__ import annotations
@@ -241,6 +249,25 @@ def subsample(paths: Sequence[str], max_images: int | None) -> list[str]:
     return [paths[i] for i in np.linspace(0, len(paths) - 1, max_images).round().astype(int)]
 
 
+def scenes_from_store(store, paths: Sequence[str] | None = None, max_images: int | None = None) -> list[Scene]:
+    """Scenes whose instances are a ``keep_masks`` store's own regions: each pixel the smallest kept
+    region covering it (regions are stored largest first), 0 where none does; the views use the
+    store's boxes. Rows with an error are left out, as training leaves them out."""
+    if not store.has_masks:
+        raise PurityError("the region store holds no masks (its masker ran without keep_masks): give --masks, instance masks of the images")
+    paths = [p for p in (paths if paths is not None else store._rows) if p in store and not store[p].error]
+    out = []
+    for path in subsample(paths, max_images):
+        row = store[path]
+        ids = np.zeros((row.height, row.width), np.int64)
+        for k, mask in enumerate(store.masks(path), start=1):
+            ids[mask] = k
+        out.append(Scene(path, ids, row.regions.boxes))
+    if not out:
+        raise PurityError("no readable images in the region store")
+    return out
+
+
 def load_scenes(
     masks_root: str | Path,
     paths: Sequence[str] | None = None,
@@ -303,7 +330,7 @@ def _value(text: str) -> object:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m masking.purity", description=__doc__.splitlines()[0])
-    parser.add_argument("--masks", required=True, help="folder of instance-id PNGs (0 = background) mirroring the images")
+    parser.add_argument("--masks", help="folder of instance-id PNGs (0 = background) mirroring the images; without it, the --store's own masks (keep_masks)")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--store", help="region store (.parquet) whose boxes the views are drawn in")
     group.add_argument("--sampling", choices=["random"], help="random: whole-image views (the SimCLR baseline)")
@@ -336,11 +363,18 @@ def main(argv: list[str] | None = None) -> int:
             from masking.store import RegionStore
 
             try:
-                store = RegionStore.load(args.store)
+                store = RegionStore.load(args.store, masks=args.masks is None)
             except (FileNotFoundError, OSError, ValueError) as err:
                 raise PurityError(f"cannot read region store {args.store}: {str(err).splitlines()[0]}") from None
         classes = read_classes(args.classes) if args.classes else None
-        scenes = load_scenes(args.masks, store=store, classes=classes, max_images=args.max_images)
+        if args.masks is None:
+            if store is None:
+                raise PurityError("--sampling random needs --masks (instance masks of the images)")
+            if classes is not None:
+                raise PurityError("--classes needs --masks: a store's own regions have no classes")
+            scenes = scenes_from_store(store, max_images=args.max_images)
+        else:
+            scenes = load_scenes(args.masks, store=store, classes=classes, max_images=args.max_images)
         result = view_pair_purity(scenes, crops, "regions" if store is not None else "random", args.c, args.draws, args.seed)
     except PurityError as err:
         print(f"error: {err}", file=sys.stderr)

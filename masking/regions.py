@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from masking.rle import encode
+
 PAPER_MIN_AREA = 1000
 """Smallest region kept, in pixels (SAMCLR paper, Sec. 4.1)."""
 PAPER_C = 1.3
@@ -26,11 +28,14 @@ REFERENCE_CONTAINMENT = 0.9
 
 @dataclass(frozen=True)
 class Regions:
-    """The kept regions of one image: boxes (K, 4) int32 xyxy, areas (K,) int64, scores (K,) float32."""
+    """The kept regions of one image: boxes (K, 4) int32 xyxy, areas (K,) int64, scores (K,) float32,
+    and optionally the masks themselves as run-length encodings (``masking.rle``; a masker's
+    ``keep_masks``)."""
 
     boxes: np.ndarray
     areas: np.ndarray
     scores: np.ndarray
+    rle: list[list[int]] | None = None
 
     def __post_init__(self) -> None:
         if self.boxes.shape != (len(self.areas), 4) or len(self.scores) != len(self.areas):
@@ -38,6 +43,13 @@ class Regions:
                 f"Regions: boxes {self.boxes.shape}, areas {self.areas.shape} and scores "
                 f"{self.scores.shape} disagree"
             )
+        if self.rle is not None and len(self.rle) != len(self.areas):
+            raise ValueError(f"Regions: {len(self.rle)} masks for {len(self.areas)} regions")
+
+    def subset(self, keep: np.ndarray) -> Regions:
+        """The regions where the boolean ``keep`` is true."""
+        rle = None if self.rle is None else [r for r, k in zip(self.rle, keep) if k]
+        return Regions(self.boxes[keep], self.areas[keep], self.scores[keep], rle)
 
     def __len__(self) -> int:
         return len(self.areas)
@@ -90,8 +102,10 @@ def select_regions(
     scores: np.ndarray | None = None,
     min_area: int = PAPER_MIN_AREA,
     containment: float = REFERENCE_CONTAINMENT,
+    keep_masks: bool = False,
 ) -> Regions:
-    """Keep the coarsest masks of at least ``min_area`` pixels and return their boxes.
+    """Keep the coarsest masks of at least ``min_area`` pixels and return their boxes (and, with
+    ``keep_masks``, the masks as run-length encodings).
 
     Small masks are removed first, so a small fragment never hides inside a large kept mask it
     is not part of, and a large mask is never dropped because of something below the size limit.
@@ -103,7 +117,8 @@ def select_regions(
     areas = masks.sum(axis=(1, 2))
     big = np.flatnonzero(areas >= min_area)
     keep = big[coarsest(masks[big], containment)]
-    return Regions(mask_boxes(masks[keep]), areas[keep].astype(np.int64), scores[keep])
+    rle = encode(masks[keep]) if keep_masks else None
+    return Regions(mask_boxes(masks[keep]), areas[keep].astype(np.int64), scores[keep], rle)
 
 
 def enlarge_boxes(boxes: np.ndarray, c: float, width: int, height: int) -> np.ndarray:

@@ -2,8 +2,9 @@
 
 One file per (dataset, masker configuration), named by a fingerprint of the dataset's file list and
 the masker configuration: same fingerprint -> the store is reused, a different one -> recomputed.
-Rows: relative path, image width and height, kept boxes (flattened xyxy), areas, scores, and an
-error message for images that could not be read (counted, never fatal).
+Rows: relative path, image width and height, kept boxes (flattened xyxy), areas, scores, an error
+message for images that could not be read (counted, never fatal), and, for a masker with
+``keep_masks``, the kept masks as run-length counts (``masking.rle``), read only when asked for.
 
 Writing is crash-safe. Work in progress goes to shards in ``<store>.parts/`` (each shard written
 to a temporary name and renamed, so a shard is whole or absent); ``finalize`` merges them into the
@@ -30,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from masking.regions import Regions
+from masking.rle import decode
 from samdata.storage import Location, location
 
 SCHEMA = pa.schema(
@@ -43,6 +45,8 @@ SCHEMA = pa.schema(
         ("error", pa.string()),
     ]
 )
+SCHEMA_WITH_MASKS = SCHEMA.append(pa.field("masks", pa.list_(pa.list_(pa.int32()))))
+"""A store of a masker with ``keep_masks``: each kept region's mask as run-length counts (``masking.rle``)."""
 
 
 META_PREFIX = "s3same."
@@ -80,18 +84,25 @@ def store_file(root: str | Path | Location, dataset: str, masker_name: str, fp: 
 
 
 def _table(rows: Sequence[ImageRegions]) -> pa.Table:
-    return pa.Table.from_pydict(
-        {
-            "path": [r.path for r in rows],
-            "width": [r.width for r in rows],
-            "height": [r.height for r in rows],
-            "boxes": [r.regions.boxes.reshape(-1).tolist() for r in rows],
-            "areas": [r.regions.areas.tolist() for r in rows],
-            "scores": [r.regions.scores.tolist() for r in rows],
-            "error": [r.error for r in rows],
-        },
-        schema=SCHEMA,
-    )
+    columns = {
+        "path": [r.path for r in rows],
+        "width": [r.width for r in rows],
+        "height": [r.height for r in rows],
+        "boxes": [r.regions.boxes.reshape(-1).tolist() for r in rows],
+        "areas": [r.regions.areas.tolist() for r in rows],
+        "scores": [r.regions.scores.tolist() for r in rows],
+        "error": [r.error for r in rows],
+    }
+    if any(r.regions.rle is not None for r in rows):
+        columns["masks"] = [r.regions.rle for r in rows]
+        return pa.Table.from_pydict(columns, schema=SCHEMA_WITH_MASKS)
+    return pa.Table.from_pydict(columns, schema=SCHEMA)
+
+
+def _schema_of(file: Location, masks: bool = True) -> pa.Schema:
+    """The schema to read ``file`` with: with its masks when it has them and ``masks``."""
+    has_masks = "masks" in pq.read_schema(file.path, filesystem=file.fs).names
+    return SCHEMA_WITH_MASKS if masks and has_masks else SCHEMA
 
 
 def _write_atomically(table: pa.Table, target: Location) -> None:
@@ -111,9 +122,10 @@ class RegionStore:
         """What the writer recorded beside the rows (e.g. ``nodes``: which machines computed it)."""
 
     @classmethod
-    def load(cls, path: str | Path | Location, min_area: int | None = None) -> RegionStore:
-        """The store at ``path``; with ``min_area``, its regions smaller than that dropped (``at_least``)."""
-        store = cls._load(path)
+    def load(cls, path: str | Path | Location, min_area: int | None = None, masks: bool = False) -> RegionStore:
+        """The store at ``path``; with ``min_area``, its regions smaller than that dropped (``at_least``);
+        with ``masks``, the regions' masks too where the store kept them (training needs only boxes)."""
+        store = cls._load(path, masks)
         return store if min_area is None else store.at_least(min_area)
 
     def at_least(self, min_area: int) -> RegionStore:
@@ -125,16 +137,16 @@ class RegionStore:
         for row in self._rows.values():
             keep = row.regions.areas >= min_area
             if not keep.all():
-                row = replace(row, regions=Regions(row.regions.boxes[keep], row.regions.areas[keep], row.regions.scores[keep]))
+                row = replace(row, regions=row.regions.subset(keep))
             rows.append(row)
         return RegionStore(rows, self.metadata)
 
     @classmethod
-    def _load(cls, path: str | Path | Location) -> RegionStore:
+    def _load(cls, path: str | Path | Location, masks: bool = False) -> RegionStore:
         file = location(path)
         if not file.is_file():
             raise FileNotFoundError(f"region store {file} does not exist (or was never completed)")
-        table = _read(file, schema=SCHEMA)
+        table = _read(file, schema=_schema_of(file, masks))
         stored = pq.read_metadata(file.path, filesystem=file.fs).metadata or {}
         metadata = {k.decode(): v.decode() for k, v in stored.items() if k.startswith(META_PREFIX.encode())}
         return cls(cls._rows_of(table), {k.removeprefix(META_PREFIX): v for k, v in metadata.items()})
@@ -142,9 +154,10 @@ class RegionStore:
     @staticmethod
     def _rows_of(table: pa.Table) -> Iterable[ImageRegions]:
         cols = table.to_pydict()
+        rle = cols.get("masks", [None] * len(cols["path"]))
         for i, path in enumerate(cols["path"]):
             boxes = np.asarray(cols["boxes"][i], np.int32).reshape(-1, 4)
-            regions = Regions(boxes, np.asarray(cols["areas"][i], np.int64), np.asarray(cols["scores"][i], np.float32))
+            regions = Regions(boxes, np.asarray(cols["areas"][i], np.int64), np.asarray(cols["scores"][i], np.float32), rle[i])
             yield ImageRegions(path, cols["width"][i], cols["height"][i], regions, cols["error"][i])
 
     def __len__(self) -> int:
@@ -155,6 +168,18 @@ class RegionStore:
 
     def __getitem__(self, path: str) -> ImageRegions:
         return self._rows[path]
+
+    @property
+    def has_masks(self) -> bool:
+        """Whether this store holds its regions' masks (a ``keep_masks`` masker, loaded with ``masks``)."""
+        return any(r.regions.rle is not None for r in self._rows.values())
+
+    def masks(self, path: str) -> np.ndarray:
+        """The kept regions' masks (K, H, W) bool of an image, in the order of its boxes."""
+        row = self._rows[path]
+        if row.regions.rle is None:
+            raise ValueError(f"region store has no masks for {path}: its masker did not keep them (keep_masks), or it was loaded without")
+        return decode(row.regions.rle, row.height, row.width)
 
     def boxes(self, path: str) -> np.ndarray:
         """Kept boxes of an image (K, 4); an image without regions or not in the store gets (0, 4)."""
@@ -209,7 +234,7 @@ class StoreWriter:
         rows: dict[str, ImageRegions] = {}
         self.duplicates = 0
         for shard in self._shards():
-            for row in RegionStore._rows_of(_read(shard, schema=SCHEMA)):
+            for row in RegionStore._rows_of(_read(shard, schema=_schema_of(shard))):
                 self.duplicates += row.path in rows
                 rows.setdefault(row.path, row)
         if base is not None:

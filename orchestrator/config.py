@@ -144,6 +144,10 @@ class MaskerSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     min_area: int = Field(1000, ge=0)
     containment: float = Field(0.9, gt=0, le=1)
+    keep_masks: bool = False
+    """Keep each region's mask in the store (run-length encoded): previews draw them, and
+    ``python -m masking.purity --store`` can measure views against them where a dataset has no
+    instance masks of its own."""
 
     @field_validator("name")
     @classmethod

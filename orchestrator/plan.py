@@ -245,7 +245,7 @@ def _masker_config(sweep: SweepConfig, masker: str, dataset: Dataset, base: Path
         if dataset.masks is None:
             raise SweepError(f"maskers.{masker}: ground_truth needs instance masks, and datasets.{dataset.name} has no 'masks' folder")
         params.setdefault("masks_root", str(dataset.masks))
-    return MaskerConfig(spec.name, params, spec.min_area, spec.containment)
+    return MaskerConfig(spec.name, params, spec.min_area, spec.containment, spec.keep_masks)
 
 
 def _masker_warnings(sweep: SweepConfig, job: MaskJob) -> list[str]:

@@ -110,19 +110,24 @@ class MaskerActor:
             "path": paths,
             "width": [0 if e else im.shape[1] for im, e in zip(images, errors)],
             "height": [0 if e else im.shape[0] for im, e in zip(images, errors)],
-            "regions": [
-                json.dumps({"boxes": r.boxes.tolist(), "areas": r.areas.tolist(), "scores": r.scores.tolist()})
-                for r in regions
-            ],
+            "regions": [regions_json(r) for r in regions],
             "error": errors,
             "node": [self.node] * len(paths),
         }
 
 
+def regions_json(regions: Regions) -> str:
+    """An image's regions as they travel from a masker actor to the driver (one JSON string)."""
+    out = {"boxes": regions.boxes.tolist(), "areas": regions.areas.tolist(), "scores": regions.scores.tolist()}
+    if regions.rle is not None:
+        out["rle"] = regions.rle
+    return json.dumps(out)
+
+
 def _row(record: dict[str, Any]) -> ImageRegions:
     r = json.loads(record["regions"])
     regions = Regions(
-        np.asarray(r["boxes"], np.int32).reshape(-1, 4), np.asarray(r["areas"], np.int64), np.asarray(r["scores"], np.float32)
+        np.asarray(r["boxes"], np.int32).reshape(-1, 4), np.asarray(r["areas"], np.int64), np.asarray(r["scores"], np.float32), r.get("rle")
     )
     return ImageRegions(str(record["path"]), int(record["width"]), int(record["height"]), regions, record["error"] or None)
 
@@ -139,7 +144,7 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
     """Build (or finish) the region store of ``job``; reuse it when it is already complete."""
     import ray
 
-    base = RegionStore.load(job.store) if job.store.is_file() else None
+    base = RegionStore.load(job.store, masks=job.config.keep_masks) if job.store.is_file() else None
     retry = masker_failures(base) if base is not None else []
     if base is not None and not retry:
         log(f"regions {job.label}: reusing {job.store}")

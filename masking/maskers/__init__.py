@@ -116,6 +116,9 @@ class MaskerConfig:
     params: Mapping[str, Any] = field(default_factory=dict)
     min_area: int = PAPER_MIN_AREA
     containment: float = REFERENCE_CONTAINMENT
+    keep_masks: bool = False
+    """Keep each region's mask in the store too (run-length encoded), for previews and purity
+    without running the masker again; boxes are all training needs."""
 
     def __post_init__(self) -> None:
         if self.name not in MASKERS:
@@ -125,12 +128,15 @@ class MaskerConfig:
         return MASKERS[self.name](**dict(self.params))
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "params": dict(sorted(self.params.items())),
             "min_area": self.min_area,
             "containment": self.containment,
         }
+        if self.keep_masks:  # only when set: stores computed before the option keep their fingerprints
+            out["keep_masks"] = True
+        return out
 
     def digest(self) -> str:
         """A short stable hash of this configuration (part of a region store's fingerprint)."""
@@ -140,8 +146,9 @@ class MaskerConfig:
 
 def _select(proposals: Proposals, config: MaskerConfig) -> Regions:
     if len(proposals.masks) == 0:
-        return Regions.empty()
-    return select_regions(proposals.masks, proposals.scores, config.min_area, config.containment)
+        empty = Regions.empty()
+        return Regions(empty.boxes, empty.areas, empty.scores, [] if config.keep_masks else None)
+    return select_regions(proposals.masks, proposals.scores, config.min_area, config.containment, config.keep_masks)
 
 
 def regions_of(masker: Masker, config: MaskerConfig, image: np.ndarray, path: str) -> Regions:

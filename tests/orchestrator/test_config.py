@@ -237,3 +237,13 @@ def test_a_min_scale_axis_does_not_multiply_multi_crop_trials(tmp_path):
     text = text.replace("  c: [1.0, 1.3]", "  min_scale: [0.08, 0.2]").replace("  masker: [gt]\n", "")
     keys = sorted(t.key for t in make_plan(parse_sweep(text, "<s>")).trials)
     assert keys == ["dino", "simclr,min_scale=0.08", "simclr,min_scale=0.2", "swav"]
+
+
+def test_keep_masks_reaches_the_region_store_job(tmp_path):
+    text = GOOD.format(root=tmp_path / "data").replace("{name: ground_truth, min_area: 100}", "{name: ground_truth, min_area: 100, keep_masks: true}")
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(text)
+    plan = make_plan(load_sweep(str(sweep)), base=tmp_path)
+    assert [job.config.keep_masks for job in plan.mask_jobs] == [True]
+    with pytest.raises(SweepError, match="keep_masks"):
+        parse_sweep(text.replace("keep_masks: true", "keep_masks: maybe"), "<s>")
