@@ -199,3 +199,18 @@ def test_report_cli_finds_the_newest_run_and_fails_in_one_line(tmp_path, monkeyp
     assert report_main([str(other)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "no run of sweep 'other'" in err and "\n" not in err
+
+
+def test_a_masker_setting_axis_still_finds_the_whole_image_twin(tmp_path):
+    """Region configurations over ``maskers.gt.min_area`` (a grid axis SimCLR ignores, so its trials
+    have no such param) are each compared with the one SimCLR configuration, paired by seed."""
+    arms = {
+        (("method", "simclr"), ("sampling", "random"), ("masker", "-"), ("c", "-"), ("temperature", 0.5)): (0.20, 0.22, 0.24),
+        (("method", "samclr"), ("sampling", "regions"), ("masker", "gt"), ("c", 1.3), ("temperature", 0.5), ("maskers.gt.min_area", 100)): (0.40, 0.41, 0.45),
+        (("method", "samclr"), ("sampling", "regions"), ("masker", "gt"), ("c", 1.3), ("temperature", 0.5), ("maskers.gt.min_area", 400)): (0.30, 0.32, 0.34),
+    }
+    uri, experiment, parent, run_dir = fake_sweep(tmp_path, arms=arms)
+    md, _, _ = write_report(uri, experiment, parent, run_dir, "fake", tmp_path / "none.yaml")
+    deltas = [r for r in md.read_text().splitlines() if r.startswith("| matched τ |")]
+    assert len(deltas) == 2 and all("simclr sampling=random" in r for r in deltas)
+    assert any("+20.0 [" in r for r in deltas) and any("+10.0 [" in r for r in deltas)  # 40-20, 41-22, 45-24; 30-20, ...
