@@ -154,13 +154,16 @@ class Pretraining:
         crops = spec.crops(self.settings, self.cfg.image_size)  # each with the method's own augmentations
         boxes_of = boxes_of if self.cfg.sampling == "regions" else None
         self.device_views: DeviceViews | None = None
+        self.used_given_cache = False
+        """Whether ``image_cache`` was used (else the run decoded its own, or has none: ``input: cpu``)."""
         if self.cfg.input == "gpu":  # decode once; per step only crop boxes come from the workers
             paths = list(paths) if paths is not None else list_images(data_root)
             short_side = cache_short_side(self.cfg)
             why = image_cache.mismatch(data_root, paths, short_side) if image_cache is not None else None
             if why is not None:
                 warnings.warn(f"the image cache given is not this run's ({why}): building its own", stacklevel=2)
-            if image_cache is None or why is not None:
+            self.used_given_cache = image_cache is not None and why is None
+            if not self.used_given_cache:
                 image_cache = ImageCache.build(data_root, paths, short_side)  # on every core, before workers start
             self.device_images = DeviceImages(image_cache, self.device)  # one copy to a GPU (none to a CPU); batches gathered there
             # the workers' items need only the layout: the pixels stay with device_images
