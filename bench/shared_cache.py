@@ -14,7 +14,7 @@ count shared memory once) is read for
 
 Each column is the largest sum seen; ``alive`` is the number of trials running at the ``trials``
 peak (the run fails unless all N ran at once at some point). ``cache MB`` is one trial's cache
-(3 bytes per cached pixel). The last lines give off / on ratios and the memory saved next to
+(3 bytes per cached pixel). MB: 2^20 bytes. The last lines give off / on ratios and the memory saved next to
 (N - 1) x the cache, what one shared copy instead of N should save.
 
 Sizes: scenes of ``--scene-size`` px cached at their full size (``cache_scale`` x 32 px views =

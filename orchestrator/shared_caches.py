@@ -20,6 +20,8 @@ running some pulls one copy that its trials share.
   to the restored trials; the objects of the stopped run died with its driver.
 - If the cache cannot be fetched (its object lost with its owner) or is not the trial's own (a bug),
   the trial warns and decodes its own (``selfsup.training.Pretraining``), so it still trains.
+- The objects live as long as the driver's Ray session: ``tune.with_parameters`` keeps its
+  registry (and so the refs) for the life of the process.
 - On a CUDA device each trial still copies the cache into its own GPU memory (packed trials hold
   one device copy each, in their memory share); what is shared is the host copy and the decode.
 """
@@ -76,8 +78,8 @@ def planned_caches(plan, lists: dict[str, tuple[str, str]]) -> dict[str, Planned
 
 def put_image_caches(plan, lists: dict[str, tuple[str, str]], log=print) -> dict[str, Any]:
     """Build each of ``planned_caches`` once and put it in Ray's object store; key -> ObjectRef.
-    Needs Ray to be up. The driver keeps no copy; a cache too large for the object store is left
-    to its trials (a warning), which then decode their own."""
+    Needs Ray to be up. The driver keeps no copy. Ray spills what its object store cannot hold to
+    disk; should the put fail anyway, a warning, and that cache's trials decode their own."""
     import ray
 
     refs = {}
