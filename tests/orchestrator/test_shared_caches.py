@@ -1,7 +1,10 @@
 """``input: gpu`` trials share one image cache per node through Ray's object store."""
 
+import os
+import signal
+import subprocess
+
 import pytest
-from mlflow import MlflowClient
 
 from orchestrator.config import load_sweep
 from orchestrator.plan import make_plan
@@ -9,13 +12,17 @@ from orchestrator.shared_caches import cache_key, planned_caches
 from orchestrator.sweep import _trial_spec, run_sweep
 from orchestrator.trial import IMAGE_CACHE_TAG
 from selfsup.config import TrainConfig
-from tests.orchestrator.test_sweep import write_sweep
+from tests.orchestrator.test_sweep import (
+    assert_resume_finishes_each_epoch_once,
+    runs_of,
+    start_sweep_and_wait_for_a_checkpoint,
+    write_sweep,
+)
 
 
-def gpu_input_sweep(root, extra: str = "", epochs: int = 3):
+def gpu_input_sweep(root, epochs: int = 3):
     sweep = write_sweep(root, epochs)
-    text = sweep.read_text().replace("workers: 0}", "workers: 0, input: gpu}" + extra)
-    sweep.write_text(text)
+    sweep.write_text(sweep.read_text().replace("workers: 0}", "workers: 0, input: gpu}"))
     return sweep
 
 
@@ -48,8 +55,22 @@ def test_sweep_builds_the_cache_once_and_both_trials_read_it_from_the_object_sto
     assert run_sweep(str(gpu_input_sweep(tmp_path, epochs=2)), log=lines.append) == 0
     built = [line for line in lines if line.startswith("image cache:")]
     assert len(built) == 1 and "for 2 trial(s)" in built[0], lines
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
-    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    _, _, children = runs_of(tmp_path)
     assert len(children) == 2
     assert all(r.info.status == "FINISHED" and r.data.tags[IMAGE_CACHE_TAG] == "shared" for r in children)
+
+
+@pytest.mark.slow
+def test_resumed_trials_read_the_cache_the_resuming_driver_builds(tmp_path):
+    """SIGKILL the driver (and its Ray) mid-sweep: the caches die with it; ``--resume`` builds them
+    again and the restored trials read them from the object store."""
+    sweep = gpu_input_sweep(tmp_path, epochs=6)
+    proc, cmd, env = start_sweep_and_wait_for_a_checkpoint(tmp_path, 6, sweep, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _, _, before = runs_of(tmp_path)
+    assert {r.data.tags.get(IMAGE_CACHE_TAG) for r in before} <= {"shared", None}
+    assert_resume_finishes_each_epoch_once(tmp_path, cmd, env, epochs=6)
+    _, _, children = runs_of(tmp_path)
+    assert any("restored_from_epoch" in r.data.tags for r in children)  # at least the trial killed after its checkpoint
+    assert all(r.data.tags[IMAGE_CACHE_TAG] == "shared" for r in children)
