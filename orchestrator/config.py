@@ -246,6 +246,10 @@ class ResourcesSpec(_Strict):
     mask_batch_size: int = Field(8, ge=1)
     max_failures: int = Field(2, ge=0)
     """Times Tune restarts a failed trial from its last checkpoint."""
+    shared_image_cache: bool = True
+    """``train: {input: gpu}``: the driver decodes each image cache once and the trials on a node
+    share one copy through Ray's object store (``orchestrator.shared_caches``); false: each trial
+    decodes its own."""
 
 
 class TrackingSpec(_Strict):

@@ -2,7 +2,8 @@
 
 validate -> plan -> (``--dry-run`` stops here) -> MLflow experiment -> Ray -> region stores
 (Ray Data) -> view-pair purity (datasets with instance masks; ``orchestrator.purity``) -> parent
-and child runs -> Ray Tune grid of trials -> summary table and report.
+and child runs -> image caches of ``input: gpu`` trials, once per sweep, into Ray's object store
+(``orchestrator.shared_caches``) -> Ray Tune grid of trials -> summary table and report.
 
 ``--resume`` continues the newest run of this sweep (``Tuner.restore``: finished trials are not
 rerun, unfinished ones restart from their last checkpoint, with the same MLflow runs);
@@ -249,6 +250,7 @@ def run_sweep(
 
     from orchestrator.readable_images import unreadable_images
     from orchestrator.region_stage import compute_store
+    from orchestrator.shared_caches import put_image_caches
     from orchestrator.trial import run_trial
     from orchestrator.trial_histories import checkpointed_histories, reached_the_end
     from orchestrator.trial_table import TrialTable
@@ -272,11 +274,17 @@ def run_sweep(
     for t in plan.trials:
         check_batch_size(t.train, t.dataset, len(images[t.dataset]), t.key, f" left after leaving out {len(skipped[t.dataset])}")
 
-    trainable = tune.with_resources(run_trial, {"cpu": res.cpu, "gpu": res.gpu})
+    def trainable_for(lists: dict[str, tuple[str, str]]):
+        """The trainable, with the image caches its ``input: gpu`` trials share (one object per
+        cache in Ray's object store; ``orchestrator.shared_caches``), built on every start of the
+        sweep, ``--resume`` included."""
+        caches = put_image_caches(plan, lists, log) if res.shared_image_cache else {}
+        return tune.with_resources(tune.with_parameters(run_trial, image_caches=caches), {"cpu": res.cpu, "gpu": res.gpu})
+
     # Tune writes through the storage's pyarrow filesystem (a URI keeps its options, e.g. an S3 endpoint)
     filesystem = plan.storage.fs if plan.storage.is_uri else None
 
-    def new_tuner(specs: list[dict[str, Any]], name: str, storage: Location):
+    def new_tuner(specs: list[dict[str, Any]], name: str, storage: Location, trainable):
         return tune.Tuner(
             trainable,
             param_space={"trial": tune.grid_search(specs)},
@@ -308,8 +316,9 @@ def run_sweep(
             log(f"sweep run {run_dir.name} already finished; nothing to resume")
         else:
             log(f"resuming {run_dir}")
-            tuners.append(tune.Tuner.restore(run_dir.path, trainable=trainable, resume_unfinished=True, resume_errored=True, storage_filesystem=filesystem))
             lists = write_image_lists(run_dir, images)  # the run's lists, and new datasets' ones
+            trainable = trainable_for(lists)
+            tuners.append(tune.Tuner.restore(run_dir.path, trainable=trainable, resume_unfinished=True, resume_errored=True, storage_filesystem=filesystem))
             by_key = {t.key: t for t in plan.trials}
             for addition in state.get("additions", []):
                 folder = run_dir / addition["name"]
@@ -319,7 +328,7 @@ def run_sweep(
                     parent, exp = state["parent_run_id"], state["experiment_id"]
                     trials = [by_key[key] for key in addition["trials"]]
                     specs = [_trial_spec(plan, t, uri, child_run(uri, exp, parent, t.key, t.params()), lists) for t in trials]
-                    tuners.append(new_tuner(specs, addition["name"], run_dir))
+                    tuners.append(new_tuner(specs, addition["name"], run_dir, trainable))
     else:
         run_dir = new_run_dir(plan.storage, sweep.name)
         tags = {"git_commit": _git_commit(), "sweep_file": str(sweep_file), SKIPPED: "; ".join(skipped_examples(skipped))[:5000] or "none"}
@@ -338,7 +347,7 @@ def run_sweep(
         text = Path(sweep_file).read_bytes()
         (run_dir / COPY).write_bytes(text)
         log_files(uri, parent, {COPY: text})
-        tuners.append(new_tuner(specs, run_dir.name, plan.storage))
+        tuners.append(new_tuner(specs, run_dir.name, plan.storage, trainable_for(lists)))
     use_run_folder(run_dir)
     failed = 0
     if not state.get("finished"):

@@ -9,7 +9,9 @@ Packing: with ``resources.gpu`` < 1 several trials share one GPU. Ray's fraction
 bookkeeping only, so each trial caps its own CUDA allocator at its share of the GPU's memory
 (``gpu_memory_share``); the CUDA context (a few hundred MB per process) comes on top. Each trial
 tags its MLflow run with the Ray node it ran on (``node_id``) and, when it restarted from a
-checkpoint, with that checkpoint's epoch (``restored_from_epoch``). A ``frozen`` trial evaluates a
+checkpoint, with that checkpoint's epoch (``restored_from_epoch``). An ``input: gpu`` trial reads
+its image cache from Ray's object store, one copy per node (``orchestrator.shared_caches``), and
+tags its run ``image_cache``: ``shared`` or ``own``. A ``frozen`` trial evaluates a
 frozen encoder instead of training (``selfsup.frozen``): one epoch, one point, the same checkpoints.
 
 Each checkpoint also holds ``history.json`` (``orchestrator.trial_histories``: the run id, the
@@ -32,6 +34,7 @@ import torch
 from samdata.storage import location
 from masking.store import RegionStore
 from orchestrator.frozen import is_frozen
+from orchestrator.shared_caches import shared_image_cache, uses_image_cache
 from orchestrator.tracking import TrackingError, TrialTracker, log_files, set_tag
 from orchestrator.trial_histories import HISTORY, history_json
 from selfsup.backbone import export_backbone
@@ -46,6 +49,9 @@ BACKBONE_FOLDER = "backbone"
 NODE_TAG = "node_id"
 RESTORED_TAG = "restored_from_epoch"
 """Set when a trial restarts from a checkpoint (a lost worker or node, a resumed sweep): its epoch."""
+IMAGE_CACHE_TAG = "image_cache"
+"""``input: gpu`` trials: ``shared`` (read from Ray's object store, ``orchestrator.shared_caches``) or
+``own`` (decoded by the trial: sharing off, or the shared cache unreadable or not the trial's)."""
 
 
 def gpu_memory_share(gpu: float) -> float | None:
@@ -73,8 +79,10 @@ def training_images(spec: dict[str, Any]) -> list[str]:
     return json.loads(data)
 
 
-def run_trial(config: dict[str, Any]) -> None:
-    """Tune's trainable. ``config["trial"]`` holds plain values made by ``orchestrator.sweep``."""
+def run_trial(config: dict[str, Any], image_caches: dict[str, Any] | None = None) -> None:
+    """Tune's trainable. ``config["trial"]`` holds plain values made by ``orchestrator.sweep``;
+    ``image_caches`` (given by ``tune.with_parameters``): cache key -> ObjectRef of the image
+    caches the sweep shares (``orchestrator.shared_caches``)."""
     import ray
     from ray import tune
 
@@ -85,6 +93,7 @@ def run_trial(config: dict[str, Any]) -> None:
     paths = training_images(spec)
     eval_sets = [build_eval_set(e["kind"], e["root"], e["name"], e["download"]) for e in spec["eval_sets"]]
     train = TrainConfig(**spec["train"])
+    cache_tag = None
     if is_frozen(train):  # a frozen encoder: evaluated once, no training (orchestrator.frozen)
         trainer: Pretraining | FrozenEvaluation = FrozenEvaluation(train, EvalConfig(**spec["eval"]), eval_sets)
     else:
@@ -95,7 +104,10 @@ def run_trial(config: dict[str, Any]) -> None:
             eval_sets,
             boxes_of=store.boxes if store is not None else None,
             paths=paths,
+            image_cache=shared_image_cache(spec, image_caches) if uses_image_cache(train) else None,
         )
+        if uses_image_cache(train):
+            cache_tag = "shared" if trainer.used_given_cache else "own"
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
@@ -105,6 +117,8 @@ def run_trial(config: dict[str, Any]) -> None:
         set_tag(spec["tracking_uri"], spec["run_id"], NODE_TAG, ray.get_runtime_context().get_node_id())
         if checkpoint is not None:
             set_tag(spec["tracking_uri"], spec["run_id"], RESTORED_TAG, str(trainer.epoch))
+        if cache_tag is not None:
+            set_tag(spec["tracking_uri"], spec["run_id"], IMAGE_CACHE_TAG, cache_tag)
     except TrackingError:
         pass  # where it ran is good to know, not worth failing a trial for
     tracker.log_history(trainer.history)  # epochs the checkpoint has and MLflow may have missed

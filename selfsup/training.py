@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, fields, replace
 from pathlib import Path
@@ -99,11 +100,24 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
 
 
+def cache_short_side(train: TrainConfig) -> int:
+    """``input: gpu``: the short side (px) of the cached images, ``cache_scale`` x the method's largest
+    view (``TrainConfig.cache_scale``), which decides the cache as much as the image list does."""
+    cfg = train.resolved()
+    crops = method_spec(cfg.method).crops(cfg.settings(), cfg.image_size)
+    return math.ceil(cfg.cache_scale * max(crop.size for crop in crops))
+
+
 class Pretraining:
     """One pretraining run: model, optimiser, data, evaluation and progress.
 
     ``boxes_of(relative_path)`` gives an image's region boxes (a ``RegionStore``'s ``boxes``);
     it is needed when the resolved sampling is ``regions``.
+
+    ``image_cache`` (``input: gpu``): a cache built already (``ImageCache.build(data_root, paths,
+    cache_short_side(train))``, e.g. shared by the runs on one machine), used instead of decoding
+    the images again and never written to (it may be read-only). One built from another folder,
+    image list or short side is not used: a warning says why, and the run builds its own.
     """
 
     def __init__(
@@ -114,6 +128,7 @@ class Pretraining:
         eval_sets: Sequence[EvalSet] = (),
         boxes_of: Callable[[str], np.ndarray] | None = None,
         paths: Sequence[str] | None = None,
+        image_cache: ImageCache | None = None,
     ):
         self.cfg = train.resolved()
         self.eval_cfg = evaluation
@@ -133,13 +148,21 @@ class Pretraining:
         crops = spec.crops(self.settings, self.cfg.image_size)  # each with the method's own augmentations
         boxes_of = boxes_of if self.cfg.sampling == "regions" else None
         self.device_views: DeviceViews | None = None
+        self.used_given_cache = False
+        """Whether ``image_cache`` was used (else the run decoded its own, or has none: ``input: cpu``)."""
         if self.cfg.input == "gpu":  # decode once; per step only crop boxes come from the workers
             paths = list(paths) if paths is not None else list_images(data_root)
-            short_side = math.ceil(self.cfg.cache_scale * max(spec.size for spec in crops))
-            cache = ImageCache.build(data_root, paths, short_side)  # on every core, before workers start
-            self.device_images = DeviceImages(cache, self.device)  # one copy to the device; batches gathered there
-            if self.device.type != "cpu":  # the device holds the pixels now; the host keeps only their layout
-                cache = replace(cache, pixels=np.empty(0, np.uint8))
+            short_side = cache_short_side(self.cfg)
+            why = image_cache.mismatch(data_root, paths, short_side) if image_cache is not None else None
+            if why is not None:
+                warnings.warn(f"the image cache given is not this run's ({why}): building its own", stacklevel=2)
+            self.used_given_cache = image_cache is not None and why is None
+            if not self.used_given_cache:
+                image_cache = ImageCache.build(data_root, paths, short_side)  # on every core, before workers start
+            self.device_images = DeviceImages(image_cache, self.device)  # one copy to a GPU (none to a CPU); batches gathered there
+            # the workers' items need only the layout: the pixels stay with device_images
+            cache = replace(image_cache, pixels=np.empty(0, np.uint8))
+            del image_cache
             self.dataset = CachedCrops(cache, CropSampler(crops, self.cfg.sampling, self.cfg.c), boxes_of)
             self.device_views = DeviceViews(crops)
         else:

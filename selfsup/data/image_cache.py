@@ -10,7 +10,11 @@ All images lie one after another in **one flat uint8 array** (``pixels``, with e
 size, then threads decode into their slices; PIL releases the GIL while decoding and resizing),
 moved to the training device in one copy (``DeviceImages``), where a batch is gathered with one
 indexing operation, so DataLoader workers never ship pixels. One array is also one buffer to share
-between processes.
+between processes: a sweep builds each cache once and hands it to the trials packed on a node
+through Ray's object store (``orchestrator.shared_caches``), where they read it in place, read-only.
+A cache knows what it was built from (``root``, ``listed``: a fingerprint of the requested path
+list, ``short_side``), so a run given one can check it is the cache it would have built
+(``ImageCache.mismatch``).
 
 Memory is 3 bytes per cached pixel: ImageNette (9,469 photos, about 4:3) at a short side of 192 px
 takes ~1.4 GB, ADE20K (20,210) ~3 GB, Cityscapes (2,975 frames, 2:1) ~0.7 GB.
@@ -20,11 +24,13 @@ Region boxes in a region store are in original-image pixels; ``to_cache`` rescal
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +90,25 @@ class ImageCache:
     shapes: np.ndarray
     original_sizes: list[tuple[int, int]]
     short_side: int
+    root: str | None = None
+    """The image folder ``build`` read (None for ``from_arrays``)."""
+    listed: str | None = None
+    """``listing(paths)`` of the paths ``build`` was asked for (before unreadable ones were left out)."""
+
+    @staticmethod
+    def listing(paths: Sequence[str]) -> str:
+        """A fingerprint of a requested path list (order and repeats count)."""
+        return hashlib.sha256(json.dumps(list(paths)).encode()).hexdigest()
+
+    def mismatch(self, root: str | Path, paths: Sequence[str], short_side: int) -> str | None:
+        """Why this cache is not what ``build(root, paths, short_side)`` would make, or None when it is."""
+        if self.short_side != short_side:
+            return f"its short side is {self.short_side} px, this run needs {short_side} px"
+        if self.root != str(Path(root)):
+            return f"it was built from {self.root}, this run reads {root}"
+        if self.listed != self.listing(paths):
+            return f"it was built from another list of images than this run's {len(paths)}"
+        return None
 
     @classmethod
     def from_arrays(cls, paths: Sequence[str], images: Sequence[np.ndarray], original_sizes: Sequence[tuple[int, int]],
@@ -146,7 +171,7 @@ class ImageCache:
                     [originals[i] for i in entries], short_side)
         if len(slot) < len(kept):  # a file broken past its header left a gap: pack again (rare)
             cache = cls.from_arrays(cache.paths, cache.images, cache.original_sizes, short_side)
-        return cache
+        return replace(cache, root=str(root), listed=cls.listing(paths))
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -186,6 +211,18 @@ def gather_padded(pixels: torch.Tensor, offsets: torch.Tensor, shapes: torch.Ten
     return pixels[torch.where(inside, position, 0)] * inside
 
 
+def host_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """``pixels`` as a CPU tensor sharing its memory. A read-only array (a cache read from Ray's
+    object store, shared by every trial on the node) is wrapped without torch's warning that writes
+    through the tensor would be undefined: ``DeviceImages`` only ever reads its pixels (copies of
+    them make each batch), and tests check the shared bytes are unchanged after training."""
+    if pixels.flags.writeable:
+        return torch.from_numpy(pixels)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+        return torch.from_numpy(pixels)
+
+
 class DeviceImages:
     """An ``ImageCache``'s pixels on the training device, copied once; ``batch(indices)`` makes a
     zero-padded (B, 3, H, W) uint8 batch, H and W the largest of the batch, known on the host (no
@@ -194,7 +231,7 @@ class DeviceImages:
 
     def __init__(self, cache: ImageCache, device: torch.device):
         self.device = torch.device(device)
-        self.pixels = torch.from_numpy(cache.pixels).to(self.device)
+        self.pixels = host_tensor(cache.pixels).to(self.device)
         self.host_shapes = torch.from_numpy(cache.shapes)
         self.host_offsets = torch.from_numpy(cache.offsets)
         # positions of the gather: int32 while the cache is under 2 GiB (half the index traffic), else int64

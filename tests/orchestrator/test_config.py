@@ -50,6 +50,7 @@ eval:
         ("workers: 0,", "workers: 0, cj_strength: 3.0,", r"<s>:\d+:\d+: grid: simclr: cj_strength: Input should be less than or equal to 2\.5"),
         ("workers: 0,", "workers: 0, n_prototypes: 10,", r"<s>:\d+:\d+: grid: train\.n_prototypes is not a setting of simclr, samclr"),
         ("workers: 0,", "workers: 0, method_params: {}, ", r"<s>:12:\d+: train\.method_params: write method settings directly under train"),
+        ("name: t\n", "name: t\nresources: {shared_image_cache: sometimes}\n", r"<s>:2:\d+: resources\.shared_image_cache: Input should be a valid boolean"),
     ],
 )
 def test_bad_sweep_files_fail_with_one_line_naming_the_place(tmp_path, old, new, expected):

@@ -117,8 +117,8 @@ def test_killed_driver_resumes_with_one_run_per_trial(tmp_path):
     assert_resume_finishes_each_epoch_once(tmp_path, cmd, env, epochs=6)
 
 
-def start_sweep_and_wait_for_a_checkpoint(tmp_path: Path, epochs: int, **popen):
-    sweep = write_sweep(tmp_path, epochs=epochs)
+def start_sweep_and_wait_for_a_checkpoint(tmp_path: Path, epochs: int, sweep: Path | None = None, **popen):
+    sweep = sweep or write_sweep(tmp_path, epochs=epochs)
     repo = Path(__file__).resolve().parents[2]  # this checkout, whatever is installed
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "orchestrator.sweep", str(sweep)]
