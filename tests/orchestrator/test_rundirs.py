@@ -5,7 +5,7 @@ import pytest
 from orchestrator.config import SweepError
 from orchestrator.rundirs import latest_run_dir, read_state, storage_location, write_state
 from orchestrator.summary import write_summary
-from tests.masking.test_storage import in_memory
+from tests.samdata.test_storage import in_memory
 
 
 @pytest.mark.parametrize("kind", ["local", "file_uri", "in_memory"])
