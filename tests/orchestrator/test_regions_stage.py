@@ -33,6 +33,7 @@ def scenes(synthetic, tmp_path):
     return Dataset("scenes", root, synthetic.masks, tuple(list_images(root)))
 
 
+@pytest.mark.slow  # a Ray Data pipeline
 def test_store_is_computed_reused_and_counts_unreadable_images(ray_session, scenes, tmp_path):
     config = MaskerConfig("felzenszwalb", {}, min_area=TINY_MIN_AREA)
     job = MaskJob("scenes", "fz", config, store_file(tmp_path / "regions", "scenes", "fz", "fp1"))
@@ -48,6 +49,7 @@ def test_store_is_computed_reused_and_counts_unreadable_images(ray_session, scen
     assert any("reusing" in line for line in log) and len(again) == len(store)
 
 
+@pytest.mark.slow  # a Ray Data pipeline
 def test_unreadable_images_are_read_from_the_store_not_decoded_again(ray_session, scenes, tmp_path):
     """The region stage decoded every image already: its store answers which are unreadable, and an
     image the masker failed on (readable) is not one of them. The answer is what decoding found.
@@ -74,6 +76,7 @@ def test_unreadable_images_are_read_from_the_store_not_decoded_again(ray_session
     assert unreadable_images(scenes, tmp_path / "from_store") == decoded  # cached by the file list
 
 
+@pytest.mark.slow  # a Ray Data pipeline
 def test_interrupted_precompute_finishes_without_recomputing(ray_session, scenes, tmp_path):
     config = MaskerConfig("ground_truth", {"masks_root": str(scenes.masks)}, min_area=TINY_MIN_AREA)
     job = MaskJob("scenes", "gt", config, store_file(tmp_path / "regions", "scenes", "gt", "fp2"))
@@ -89,6 +92,7 @@ def test_interrupted_precompute_finishes_without_recomputing(ray_session, scenes
     assert len(store) == len(scenes.paths) and not StoreWriter(job.store).parts.exists()
 
 
+@pytest.mark.slow  # a Ray Data pipeline
 def test_hqsam_masker_runs_inside_ray_data(ray_session, synthetic, tmp_path):
     root = tmp_path / "two"
     root.mkdir()
@@ -172,6 +176,7 @@ def test_precompute_killed_mid_way_finishes_without_recomputing(ray_session, tmp
     assert not parts.exists()
 
 
+@pytest.mark.slow  # a Ray Data pipeline
 def test_a_reused_store_computes_its_masker_failures_again(ray_session, scenes, tmp_path):
     """A masker error is never permanent: a complete store that holds one (say a CUDA out-of-memory
     of an earlier run) is reused for every other image, and that image is masked again."""
