@@ -42,7 +42,7 @@ def test_samclr_defaults_follow_the_paper(synthetic, boxes):
     assert (cfg.sampling, cfg.method_params["temperature"], cfg.lr) == ("random", 0.5, pytest.approx(0.06 * 16 / 256))
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])  # 2: worker processes start each run
 def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(synthetic, boxes, tmp_path, workers):
     """Killed after epoch 2 of 3 (an evaluation epoch), with and without data-loading workers."""
     assert_resumes_exactly(lambda: run(synthetic, boxes, method="samclr", workers=workers), 2, tmp_path / "ckpt.pt")
