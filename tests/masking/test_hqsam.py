@@ -30,7 +30,7 @@ def images():
     [
         pytest.param(
             AMGSettings(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0),
-            id="grid4-no-nms-two-images", marks=pytest.mark.slow,
+            id="grid4-no-nms-two-images",
         ),
         # random weights predict IoUs of ~0.05-0.12: 0.08 drops some prompts before any upscaling
         pytest.param(
@@ -39,10 +39,11 @@ def images():
         ),
         pytest.param(  # 5 encoder passes per image (one crop layer), on both sides
             AMGSettings(points_per_side=3, pred_iou_thresh=0.08, stability_score_thresh=0.0, crop_n_layers=1, crop_nms_thresh=1.0, box_nms_thresh=1.0),
-            id="crop-layer", marks=pytest.mark.slow,
+            id="crop-layer",
         ),
     ],
 )
+@pytest.mark.slow  # HQ-SAM's encoder at 1024 px on the CPU
 def test_batched_generator_matches_the_reference(model, settings):
     # two images for one case (batched encoder); one for the others (5 encoder passes per image with crops)
     imgs = images() if settings.pred_iou_thresh == 0 else images()[:1]
@@ -76,6 +77,7 @@ def decoder_inputs(model):
     return (features, interm, pe, sparse, dense), (low_res[:, 0], iou[:, 0])
 
 
+@pytest.mark.slow  # HQ-SAM's encoder at 1024 px on the CPU (decoder_inputs), then 4 decoders
 @pytest.mark.parametrize("options", [DecoderOptions.none(), DecoderOptions(fold_hq=True, shared_layer0=False), DecoderOptions(fold_hq=False, shared_layer0=True), DecoderOptions()], ids=["none", "fold_hq", "shared_layer0", "all"])
 def test_each_decoder_restructuring_gives_the_reference_decoders_logits(model, decoder_inputs, options):
     (features, interm, pe, sparse, dense), (ref_logits, ref_iou) = decoder_inputs
@@ -90,6 +92,7 @@ def test_each_decoder_restructuring_gives_the_reference_decoders_logits(model, d
     assert ((logits > 0) == (ref_logits > 0)).float().mean() > 0.999
 
 
+@pytest.mark.slow  # HQ-SAM's encoder at 1024 px on the CPU
 def test_iou_first_computes_masks_only_for_prompts_above_the_threshold(model):
     image = images()[0]
     settings = AMGSettings(points_per_side=4, pred_iou_thresh=0.09, stability_score_thresh=0.0)
@@ -113,6 +116,7 @@ def test_iou_first_computes_masks_only_for_prompts_above_the_threshold(model):
     assert sum(mask_batches) == above
 
 
+@pytest.mark.slow  # HQ-SAM's encoder at 1024 px on the CPU
 def test_shared_layer0_refuses_prompts_with_different_dense_embeddings(model, decoder_inputs):
     (features, _, pe, sparse, dense), _ = decoder_inputs
     dense = dense.clone()
@@ -121,6 +125,7 @@ def test_shared_layer0_refuses_prompts_with_different_dense_embeddings(model, de
         SplitHQDecoder(model.mask_decoder).tokens(features, pe, sparse, dense)
 
 
+@pytest.mark.slow  # HQ-SAM's encoder at 1024 px on the CPU
 def test_default_nms_and_thresholds_agree_too(model):
     settings = AMGSettings(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0)
     image = images()[0]
@@ -130,6 +135,7 @@ def test_default_nms_and_thresholds_agree_too(model):
     assert stats["ours"] == stats["reference"] and stats["min_iou"] >= 0.98
 
 
+@pytest.mark.slow  # HQ-SAM's encoder at 1024 px on the CPU
 def test_masker_batches_and_selects_regions(model):
     config = MaskerConfig("hqsam", {"model_type": "vit_tiny", "points_per_side": 2, "pred_iou_thresh": 0.0,
                                     "stability_score_thresh": 0.0, "dtype": "float32", "device": "cpu"}, min_area=50)

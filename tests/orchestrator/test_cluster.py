@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 
 from masking.store import RegionStore
 from orchestrator.sweep import main
+from tests.orchestrator.sweep_files import TINY_SIMCLR, edit
 from tests.orchestrator.test_sweep import SWEEP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,10 +23,12 @@ ROOT = Path(__file__).resolve().parents[2]
 def cluster_sweep(root: Path) -> Path:
     """4 trials (2 methods x 2 seeds) at half a GPU each, 2 masker actors at half a GPU each,
     storage as a file:// URI, tracking on a SQLite file."""
-    text = SWEEP.format(root=root, epochs=2)
-    text = text.replace("resources: {cpu: 1, max_failures: 1}", "resources: {cpu: 1, gpu: 0.5, mask_actors: 2, mask_gpu: 0.5, mask_batch_size: 4, max_failures: 0}")
-    text = text.replace(f"storage: {root}/runs", f"storage: file://{root}/shared/runs\nseeds: [0, 1]")
-    text = text.replace("linear_epochs: 2", "linear_epochs: 1")
+    text = edit(
+        SWEEP.format(root=root, epochs=2),
+        ("resources: {cpu: 1, max_failures: 1}", "resources: {cpu: 1, gpu: 0.5, mask_actors: 2, mask_gpu: 0.5, mask_batch_size: 4, max_failures: 0}"),
+        (f"storage: {root}/runs", f"storage: file://{root}/shared/runs\nseeds: [0, 1]"),
+        ("linear_epochs: 2", "linear_epochs: 1"),
+    )
     path = root / "cluster.yaml"
     path.write_text(text)
     return path
@@ -106,30 +109,6 @@ def test_sweep_on_a_simulated_cluster_spreads_trials_and_masker_actors(tmp_path)
     assert "resuming file://" in log
 
 
-LOST_NODE = """\
-name: lost
-datasets:
-  scenes:
-    root: {root}/data
-    synthetic: {{scenes: 16, scene_size: 32, object_size: [10, 14], objects_per_scene: [1, 2], eval_size: 16,
-                num_classes: 2, eval_train_per_class: 4, eval_val_per_class: 2, clutter: 4}}
-grid:
-  method: [simclr]
-  epochs: [{epochs}]
-train: {{batch_size: 4, image_size: 16, backbone_width: 8, stem: cifar, workers: 0}}
-eval:
-  every: 1
-  knn_k: 3
-  linear_epochs: 1
-  sets:
-    shapes: {{dataset: scenes}}
-seeds: [0, 1, 2, 3, 4, 5]
-resources: {{cpu: 1, gpu: 0.5, max_failures: 3}}
-tracking: {{uri: "sqlite:///{root}/mlflow.db", experiment: lost}}
-storage: {root}/shared/runs
-"""
-
-
 @pytest.mark.slow
 def test_a_node_lost_mid_sweep_moves_its_trials_to_the_other_node_from_their_checkpoints(tmp_path):
     """Head without GPU + 2 workers x (2 CPUs, 1 fake GPU), 6 trials of 4 epochs at gpu 0.5 (4 run at
@@ -139,7 +118,8 @@ def test_a_node_lost_mid_sweep_moves_its_trials_to_the_other_node_from_their_che
     epoch logged exactly once."""
     epochs = 4
     sweep = tmp_path / "lost.yaml"
-    sweep.write_text(LOST_NODE.format(root=tmp_path, epochs=epochs))
+    sweep.write_text(TINY_SIMCLR.format(name="lost", root=tmp_path, scenes=16, epochs=epochs, seeds=list(range(6)),
+                                        resources="{cpu: 1, gpu: 0.5, max_failures: 3}", storage=tmp_path / "shared" / "runs"))
     out = tmp_path / "lost.json"
     log = run_cluster_script("lost_node.py", sweep, out, tmp_path)
     report = json.loads(out.read_text())

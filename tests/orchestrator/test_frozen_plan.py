@@ -5,31 +5,23 @@ import pytest
 
 from orchestrator.config import SweepError, parse_sweep
 from orchestrator.plan import describe, make_plan
+from tests.orchestrator.sweep_files import edit
+from tests.orchestrator.test_config import GOOD
 
-SWEEP = """\
-name: t
-datasets:
-  scenes:
-    root: {root}
-    synthetic: {{scenes: 8, scene_size: 64, object_size: [20, 30], eval_size: 32, num_classes: 4}}
-maskers:
-  gt: {{name: ground_truth, min_area: 100}}
+SWEEP = edit(
+    GOOD,
+    ("grid:\n  method: [simclr, samclr]\n", """\
 encoders:
   dino: {{model: dinov2_vits14, weights: random, input_size: 28}}
   r18: {{model: resnet18, weights: {weights}}}
 grid:
   method: [simclr, samclr, frozen]
   encoder: [dino, r18]
-  masker: [gt]
-  c: [1.0, 1.3]
-  epochs: [1, 2]
-train: {{batch_size: 4, image_size: 32, backbone_width: 8, stem: cifar, workers: 0}}
-seeds: [0, 1]
-eval:
-  sets:
-    shapes: {{dataset: scenes}}
-"""
-
+"""),
+    ("  c: [1.0, 1.3]\n", "  c: [1.0, 1.3]\n  epochs: [1, 2]\n"),
+    (", epochs: 1}}\n", "}}\nseeds: [0, 1]\n"),
+)
+"""test_config's sweep with two frozen encoders, an epochs axis and two seeds."""
 
 def sweep_text(tmp_path, weights="r18.pth"):
     return SWEEP.format(root=tmp_path / "data", weights=weights)

@@ -5,33 +5,23 @@ import pytest
 from mlflow import MlflowClient
 
 from orchestrator.sweep import run_sweep
+from tests.orchestrator.sweep_files import edit
+from tests.orchestrator.test_sweep import SWEEP as TINY
 
-SWEEP = """\
-name: frozen
-datasets:
-  scenes:
-    root: {root}/data
-    synthetic: {{scenes: 16, scene_size: 64, object_size: [20, 30], objects_per_scene: [2, 3], eval_size: 32,
-                num_classes: 4, eval_train_per_class: 6, eval_val_per_class: 3, clutter: 10}}
+SWEEP = edit(
+    TINY,
+    ("name: tiny\n", "name: frozen\n"),
+    ("scenes: 24,", "scenes: 16,"),
+    ("maskers:\n  gt: {{name: ground_truth, min_area: 100}}\n", """\
 encoders:
   dino: {{model: dinov2_vits14, weights: random, input_size: 28}}
   r18: {{model: resnet18, weights: {root}/resnet18.pth, input_size: 32}}
-grid:
-  method: [simclr, frozen]
-  encoder: [dino, r18]
-  epochs: [2]
-train: {{batch_size: 8, image_size: 32, backbone_width: 8, stem: cifar, workers: 0}}
-eval:
-  every: 1
-  knn_k: 10
-  linear_epochs: 2
-  sets:
-    shapes: {{dataset: scenes}}
-resources: {{cpu: 1, max_failures: 0}}
-tracking: {{uri: "sqlite:///{root}/mlflow.db", experiment: frozen}}
-storage: {root}/runs
-"""
-
+"""),
+    ("  method: [simclr, samclr]\n  masker: [gt]\n", "  method: [simclr, frozen]\n  encoder: [dino, r18]\n"),
+    ("max_failures: 1}}", "max_failures: 0}}"),
+    ("experiment: tiny}}", "experiment: frozen}}"),
+)
+"""test_sweep's tiny sweep with two frozen encoders beside SimCLR instead of the masker and SAMCLR."""
 
 @pytest.mark.slow
 def test_frozen_encoders_run_as_child_runs_and_report_as_reference_rows(ray_session, tmp_path):
@@ -40,7 +30,7 @@ def test_frozen_encoders_run_as_child_runs_and_report_as_reference_rows(ray_sess
 
     torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "resnet18.pth")
     sweep = tmp_path / "frozen.yaml"
-    sweep.write_text(SWEEP.format(root=tmp_path))
+    sweep.write_text(SWEEP.format(root=tmp_path, epochs=2))
     lines = []
     assert run_sweep(str(sweep), log=lines.append) == 0
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")

@@ -8,31 +8,9 @@ import pytest
 from mlflow import MlflowClient
 
 from orchestrator.sweep import run_sweep
+from tests.orchestrator.sweep_files import TINY_SIMCLR
 
 TRIALS = 52
-
-LOAD = """\
-name: load
-datasets:
-  scenes:
-    root: {root}/data
-    synthetic: {{scenes: 8, scene_size: 32, object_size: [10, 14], objects_per_scene: [1, 2], eval_size: 16,
-                num_classes: 2, eval_train_per_class: 4, eval_val_per_class: 2, clutter: 4}}
-grid:
-  method: [simclr]
-  epochs: [1]
-train: {{batch_size: 4, image_size: 16, backbone_width: 8, stem: cifar, workers: 0}}
-eval:
-  every: 1
-  knn_k: 3
-  linear_epochs: 1
-  sets:
-    shapes: {{dataset: scenes}}
-seeds: {seeds}
-resources: {{cpu: 1, max_failures: 1}}
-tracking: {{uri: "sqlite:///{root}/mlflow.db", experiment: load}}
-storage: {root}/runs
-"""
 
 
 @pytest.mark.slow
@@ -40,7 +18,8 @@ def test_fifty_two_tiny_trials_end_as_one_finished_child_run_each(ray_session, t
     """8 images of 32 px, 16 px views, the narrowest ResNet, 1 epoch, one KNN and a 1-epoch probe:
     what is left is the orchestration itself, 52 times."""
     sweep = tmp_path / "load.yaml"
-    sweep.write_text(LOAD.format(root=tmp_path, seeds=list(range(TRIALS))))
+    sweep.write_text(TINY_SIMCLR.format(name="load", root=tmp_path, scenes=8, epochs=1, seeds=list(range(TRIALS)),
+                                        resources="{cpu: 1, max_failures: 1}", storage=tmp_path / "runs"))
     lines: list[str] = []
     assert run_sweep(str(sweep), log=lines.append) == 0, "\n".join(lines[-20:])
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")

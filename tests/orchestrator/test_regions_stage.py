@@ -15,7 +15,6 @@ import pytest
 
 from masking.maskers import MaskerConfig, regions_of
 from masking.store import ImageRegions, RegionStore, StoreWriter, store_file
-import orchestrator.readable_images
 from orchestrator.readable_images import masker_error, unreadable_images
 from orchestrator.plan import Dataset, MaskJob
 from orchestrator.region_stage import compute_store, pool_size
@@ -34,6 +33,7 @@ def scenes(synthetic, tmp_path):
     return Dataset("scenes", root, synthetic.masks, tuple(list_images(root)))
 
 
+@pytest.mark.slow  # a Ray Data pipeline
 def test_store_is_computed_reused_and_counts_unreadable_images(ray_session, scenes, tmp_path):
     config = MaskerConfig("felzenszwalb", {}, min_area=TINY_MIN_AREA)
     job = MaskJob("scenes", "fz", config, store_file(tmp_path / "regions", "scenes", "fz", "fp1"))
@@ -49,9 +49,14 @@ def test_store_is_computed_reused_and_counts_unreadable_images(ray_session, scen
     assert any("reusing" in line for line in log) and len(again) == len(store)
 
 
-def test_unreadable_images_are_read_from_the_store_not_decoded_again(ray_session, scenes, tmp_path, monkeypatch):
+@pytest.mark.slow  # a Ray Data pipeline
+def test_unreadable_images_are_read_from_the_store_not_decoded_again(ray_session, scenes, tmp_path):
     """The region stage decoded every image already: its store answers which are unreadable, and an
-    image the masker failed on (readable) is not one of them. The answer is what decoding finds."""
+    image the masker failed on (readable) is not one of them. The answer is what decoding found.
+
+    To see a second decode wherever it would happen (the driver, a Ray task, a thread), every readable
+    image but the masker-failed one is then overwritten with as many zero bytes (the file list and its
+    fingerprint stay the same): decoding them now would call them unreadable."""
     config = MaskerConfig("felzenszwalb", {}, min_area=TINY_MIN_AREA)
     job = MaskJob("scenes", "fz", config, store_file(tmp_path / "regions", "scenes", "fz", "fp3"))
     store = compute_store(job, scenes, actors=1, actor_gpus=0, batch_size=8, log=lambda _: None)
@@ -61,15 +66,17 @@ def test_unreadable_images_are_read_from_the_store_not_decoded_again(ray_session
     rows = [store[p] for p in scenes.paths]
     rows[0] = dataclasses.replace(rows[0], error=masker_error("fz", RuntimeError("CUDA out of memory")))
 
-    def no_decoding(path):
-        raise AssertionError(f"{path} decoded a second time")
-
-    monkeypatch.setattr(orchestrator.readable_images, "load_rgb", no_decoding)
+    overwritten = [p for p in scenes.paths if p not in decoded and p != masker_failed]
+    for rel in overwritten:
+        path = scenes.images / rel
+        path.write_bytes(bytes(path.stat().st_size))
+    assert len(unreadable_images(scenes, tmp_path / "decoded_again")) == len(overwritten) + 1  # what decoding says now
     found = unreadable_images(scenes, tmp_path / "from_store", [RegionStore(rows)])
     assert found == decoded and masker_failed not in found
     assert unreadable_images(scenes, tmp_path / "from_store") == decoded  # cached by the file list
 
 
+@pytest.mark.slow  # a Ray Data pipeline
 def test_interrupted_precompute_finishes_without_recomputing(ray_session, scenes, tmp_path):
     config = MaskerConfig("ground_truth", {"masks_root": str(scenes.masks)}, min_area=TINY_MIN_AREA)
     job = MaskJob("scenes", "gt", config, store_file(tmp_path / "regions", "scenes", "gt", "fp2"))
@@ -85,6 +92,7 @@ def test_interrupted_precompute_finishes_without_recomputing(ray_session, scenes
     assert len(store) == len(scenes.paths) and not StoreWriter(job.store).parts.exists()
 
 
+@pytest.mark.slow  # a Ray Data pipeline
 def test_hqsam_masker_runs_inside_ray_data(ray_session, synthetic, tmp_path):
     root = tmp_path / "two"
     root.mkdir()
@@ -168,6 +176,7 @@ def test_precompute_killed_mid_way_finishes_without_recomputing(ray_session, tmp
     assert not parts.exists()
 
 
+@pytest.mark.slow  # a Ray Data pipeline
 def test_a_reused_store_computes_its_masker_failures_again(ray_session, scenes, tmp_path):
     """A masker error is never permanent: a complete store that holds one (say a CUDA out-of-memory
     of an earlier run) is reused for every other image, and that image is masked again."""

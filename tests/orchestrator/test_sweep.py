@@ -59,6 +59,7 @@ def runs_of(root: Path):
     return client, parents, children
 
 
+@pytest.mark.slow
 def test_sweep_runs_on_ray_and_lands_in_mlflow(ray_session, tmp_path):
     sweep = write_sweep(tmp_path)
     lines = []
@@ -162,6 +163,7 @@ def test_ctrl_c_stops_a_sweep_that_resume_finishes(tmp_path):
     assert_resume_finishes_each_epoch_once(tmp_path, cmd, env, epochs=10)
 
 
+@pytest.mark.slow
 def test_every_method_with_both_samplings_lands_in_mlflow(ray_session, tmp_path):
     """method x sampling are independent axes: every method runs with random and region views."""
     from selfsup.methods import TRAINED as METHODS  # frozen encoders: tests/orchestrator/test_frozen_sweep.py

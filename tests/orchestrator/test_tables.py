@@ -39,6 +39,7 @@ def test_table_sweeps_hold_the_paper_settings_and_dry_run_without_data(table, tm
     assert "does not exist" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("table", sorted(TABLES))
 def test_table_sweeps_run_end_to_end_in_smoke_mode(ray_session, table, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from samdata.fashion_items import CLASSES as FASHION_CLASSES
 from samdata.fashion_items import FashionItems
@@ -54,10 +55,16 @@ def test_fashion_scenes_have_one_instance_mask_per_pasted_photo(fashion_root, tm
     for i in range(6):
         image, ids, classes = render_scene(config, i)
         assert sorted(np.unique(ids)[1:].tolist()) == list(range(1, len(classes) + 1))
-        for k, label in enumerate(classes, start=1):  # the blob's height tells the class: the mask has it
-            rows = np.flatnonzero((ids == k).any(axis=1))
-            side = round(np.sqrt((ids == k).sum()))
-            assert len(rows) > 0 and side > 4
+        for k, label in enumerate(classes, start=1):
+            # fashion_root's photo of class L is a (9 + 2L) x (25 - 2(L // 2)) blob: the mask of the
+            # pasted photo has that height/width (not the square photo's 1), whatever its pasted size.
+            # The bilinear resize to 24-34 px moves each edge by up to a pixel, which can make the
+            # nearest class a neighbour of the true one (measured: 0 or 1 class away on 200 scenes).
+            components, _ = ndimage.label(ids == k)
+            blob = components == np.bincount(components.ravel())[1:].argmax() + 1  # not pixel [0, 0]'s index
+            height, width = blob.any(axis=1).sum(), blob.any(axis=0).sum()
+            nearest = int(np.argmin([abs(height / width - (9 + 2 * c) / (25 - 2 * (c // 2))) for c in range(10)]))
+            assert abs(nearest - label) <= 1, (i, k, label, height, width)
         assert np.array_equal(np.asarray(Image.open(paths.masks / f"{i:05d}.png")), ids)
     assert sorted(p.name for p in (paths.eval / "val").iterdir()) == sorted(FASHION_CLASSES)
     evalset = build_eval_set("folder", paths.eval)

@@ -108,6 +108,7 @@ def test_missing_weights_name_the_file_or_the_timm_name(empty_caches):
         preprocessing("sam_vit_b", 512)
 
 
+@pytest.mark.slow  # two HQ-SAM encoder passes at 1024 px
 def test_sam_encoder_from_an_hqsam_checkpoint_averages_its_embedding(tmp_path):
     from masking.hqsam_generator import build_hqsam
 

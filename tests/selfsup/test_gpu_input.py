@@ -349,29 +349,12 @@ def test_gpu_input_run_gives_finite_losses(synthetic, boxes, method):
     assert all(math.isfinite(m["train/loss"]) and m["images_per_s"] > 0 for m in history)
 
 
+@pytest.mark.slow  # three runs of 2 epochs
 @pytest.mark.parametrize("workers", [0, 2])
 def test_gpu_input_run_resumes_exactly(synthetic, boxes, tmp_path, workers):
-    full = gpu_run(synthetic, boxes, method="samclr", workers=workers)
-    full.fit()
+    from tests.selfsup.exact_resume import assert_resumes_exactly
 
-    class Interrupted(Exception):
-        pass
-
-    def save_then_die(metrics, trainer):
-        trainer.save(tmp_path / "ckpt.pt")
-        if metrics["epoch"] == 1:
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        gpu_run(synthetic, boxes, method="samclr", workers=workers).fit(save_then_die)
-    resumed = gpu_run(synthetic, boxes, method="samclr", workers=workers)
-    resumed.restore(tmp_path / "ckpt.pt")
-    assert resumed.epoch == 1
-    resumed.fit()
-    a, b = full.model.state_dict(), resumed.model.state_dict()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-    assert [m["train/loss"] for m in full.history] == [m["train/loss"] for m in resumed.history]
+    assert_resumes_exactly(lambda: gpu_run(synthetic, boxes, method="samclr", workers=workers), 1, tmp_path / "ckpt.pt")
 
 
 def test_input_settings_are_validated():

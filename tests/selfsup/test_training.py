@@ -8,6 +8,7 @@ import torch
 from selfsup.config import EvalConfig, TrainConfig
 from selfsup.data.evalsets import build_eval_set
 from selfsup.training import NonFiniteLossError, Pretraining, lr_schedule
+from tests.selfsup.exact_resume import assert_resumes_exactly
 
 TRAIN = dict(epochs=3, batch_size=16, image_size=32, backbone_width=8, stem="cifar", workers=0)
 EVAL = EvalConfig(every=2, knn_k=20, linear_epochs=3, batch_size=64, linear_batch_size=32)
@@ -41,32 +42,10 @@ def test_samclr_defaults_follow_the_paper(synthetic, boxes):
     assert (cfg.sampling, cfg.method_params["temperature"], cfg.lr) == ("random", 0.5, pytest.approx(0.06 * 16 / 256))
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])  # 2: worker processes start each run
 def test_resumed_run_ends_with_the_same_weights_as_an_uninterrupted_one(synthetic, boxes, tmp_path, workers):
-    full = run(synthetic, boxes, method="samclr", workers=workers)
-    full.fit()
-
-    class Interrupted(Exception):
-        pass
-
-    def save_then_die(metrics, trainer):
-        trainer.save(tmp_path / "ckpt.pt")
-        if metrics["epoch"] == 2:
-            raise Interrupted
-
-    first = run(synthetic, boxes, method="samclr", workers=workers)
-    with pytest.raises(Interrupted):
-        first.fit(save_then_die)
-    resumed = run(synthetic, boxes, method="samclr", workers=workers)
-    resumed.restore(tmp_path / "ckpt.pt")
-    assert resumed.epoch == 2
-    resumed.fit()
-    a, b = full.model.state_dict(), resumed.model.state_dict()
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
-    drop = lambda h: [{k: v for k, v in m.items() if k != "images_per_s"} for m in h]  # noqa: E731
-    assert drop(full.history) == drop(resumed.history)
+    """Killed after epoch 2 of 3 (an evaluation epoch), with and without data-loading workers."""
+    assert_resumes_exactly(lambda: run(synthetic, boxes, method="samclr", workers=workers), 2, tmp_path / "ckpt.pt")
 
 
 def test_resume_refuses_a_checkpoint_of_other_settings(synthetic, boxes, tmp_path):
@@ -97,28 +76,14 @@ def test_lr_schedule_warms_up_then_decays_to_zero():
     assert np.all(np.diff(lr[8:]) <= 0) and lr[-1] < 0.01
 
 
+@pytest.mark.slow  # three runs of 2 epochs each per method
 @pytest.mark.parametrize("method", ["moco", "byol", "dino", "swav", "sce"])
 def test_every_method_resumes_exactly(synthetic, boxes, tmp_path, method):
     """Queue, teacher, centre, prototypes, optimiser and RNG all come back from the checkpoint."""
-    settings = dict(method=method, epochs=2, sampling="regions")
-    full = run(synthetic, boxes, **settings)
-    full.fit()
-    first = run(synthetic, boxes, **settings)
-    first.fit(lambda metrics, trainer: trainer.save(tmp_path / "ckpt.pt") if metrics["epoch"] == 1 else None)
-    resumed = run(synthetic, boxes, **settings)
-    resumed.restore(tmp_path / "ckpt.pt")
-    assert resumed.epoch == 1
-    resumed.fit()
-    a, b = full.model.state_dict(), resumed.model.state_dict()
-    assert a.keys() == b.keys()
-    for key in a:
-        if key.endswith("_extra_state"):
-            for name in a[key]:
-                assert torch.equal(a[key][name], b[key][name]), (key, name)
-        else:
-            assert torch.equal(a[key], b[key]), key
+    assert_resumes_exactly(lambda: run(synthetic, boxes, method=method, epochs=2, sampling="regions"), 1, tmp_path / "ckpt.pt")
 
 
+@pytest.mark.slow  # a child process that imports torch
 def test_failed_checkpoint_write_keeps_the_previous_checkpoint(synthetic, boxes, tmp_path):
     """A real write failure (the OS file-size limit, as a full disk would) in a child process."""
     import subprocess
