@@ -179,6 +179,7 @@ def test_an_explicit_dtype_overridden_on_the_cpu_warns_naming_it(recwarn):
     assert not [w for w in recwarn if "dtype" in str(w.message)]
 
 
+@pytest.mark.slow  # runs TinyViT's encoder at 1024 px
 def test_fused_attention_gives_each_encoders_outputs_and_is_undone_on_exit(model):
     """SAM's ViT (decomposed relative positions, windowed and global blocks; random non-zero position
     tables so the bias matters) and TinyViT (vit_tiny's offset-bias table): the fused kernel's outputs
@@ -209,6 +210,7 @@ def test_fused_attention_gives_each_encoders_outputs_and_is_undone_on_exit(model
     assert not any(isinstance(m, FusedTinyViTAttention) for m in model.modules())
 
 
+@pytest.mark.slow  # runs TinyViT's encoder at 1024 px
 def test_the_generator_fuses_only_while_it_encodes_a_shared_model(model):
     """The reference generator can share our model: after ours has run, its attention is the reference's."""
     settings = AMGSettings(points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0)
