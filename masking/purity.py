@@ -255,7 +255,7 @@ def scenes_from_store(store, paths: Sequence[str] | None = None, max_images: int
     store's boxes. Rows with an error are left out, as training leaves them out."""
     if not store.has_masks:
         raise PurityError("the region store holds no masks (its masker ran without keep_masks): give --masks, instance masks of the images")
-    paths = [p for p in (paths if paths is not None else store._rows) if p in store and not store[p].error]
+    paths = [p for p in (paths if paths is not None else store.paths) if p in store and not store[p].error]
     out = []
     for path in subsample(paths, max_images):
         row = store[path]
@@ -286,7 +286,7 @@ def load_scenes(
     if not root.is_dir():
         raise PurityError(f"masks folder {root} does not exist")
     if paths is None:
-        paths = list(store._rows) if store is not None else list_images(root, (".png",))
+        paths = store.paths if store is not None else list_images(root, (".png",))
     if store is not None:
         paths = [p for p in paths if p in store and not store[p].error]
     out = []

@@ -100,9 +100,11 @@ def _table(rows: Sequence[ImageRegions]) -> pa.Table:
 
 
 def _schema_of(file: Location, masks: bool = True) -> pa.Schema:
-    """The schema to read ``file`` with: with its masks when it has them and ``masks``."""
-    has_masks = "masks" in pq.read_schema(file.path, filesystem=file.fs).names
-    return SCHEMA_WITH_MASKS if masks and has_masks else SCHEMA
+    """The schema to read ``file`` with: with its masks when ``masks`` and it has them (the file's
+    footer is read only then)."""
+    if masks and "masks" in pq.read_schema(file.path, filesystem=file.fs).names:
+        return SCHEMA_WITH_MASKS
+    return SCHEMA
 
 
 def _write_atomically(table: pa.Table, target: Location) -> None:
@@ -162,6 +164,11 @@ class RegionStore:
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    @property
+    def paths(self) -> list[str]:
+        """The images the store has a row for (readable or not), in path order."""
+        return list(self._rows)
 
     def __contains__(self, path: str) -> bool:
         return path in self._rows

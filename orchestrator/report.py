@@ -52,7 +52,7 @@ from orchestrator.plan import configuration, varying_settings
 from orchestrator.rundirs import latest_run_dir, read_state, storage_location
 from orchestrator.table_format import csv_text, markdown
 from orchestrator.tracking import TRIAL_TAG, TrackingError, child_runs, log_files, metric_history, read_artifact
-from orchestrator.setting_axes import is_masker_axis
+from orchestrator.setting_axes import is_region_setting
 from selfsup.methods import METHODS, paper_pairing, twin
 from selfsup.statistics import PairedDifference, mean_std, paired_difference
 
@@ -321,7 +321,7 @@ def purity_correlations(configs: Sequence[Configuration], sets: Sequence[str]) -
     groups: dict[tuple, list[Configuration]] = defaultdict(list)
     for c in configs:
         if c.setting.get("sampling") == "regions" and c.purity and c.purity.get("same_object") is not None:
-            groups[tuple(sorted((k, v) for k, v in c.setting.items() if k not in ("masker", "c") and not is_masker_axis(k)))].append(c)
+            groups[tuple(sorted((k, v) for k, v in c.setting.items() if not is_region_setting(k)))].append(c)
     rows = []
     for key, members in groups.items():
         if len(members) < MIN_CORRELATED:
@@ -353,11 +353,11 @@ def _baseline(config: Configuration, configs: Sequence[Configuration], temperatu
     but random sampling, the method's twin from the registry (``selfsup.methods.twin``: SAMCLR's is
     SimCLR), masker, its settings (a ``maskers.NAME.*`` grid axis) and c not applying."""
     method = twin(config.setting.get("method", ""))
-    ignore = {"method", "sampling", "masker", "c", "temperature"}
+    ignore = {"method", "sampling", "temperature"}
     for other in configs:
         s = other.setting
         if s.get("sampling") == "random" and s.get("method") == method and _same_value(s.get("temperature"), temperature):
-            if all(s.get(k) == v for k, v in config.setting.items() if k not in ignore and not is_masker_axis(k)):
+            if all(s.get(k) == v for k, v in config.setting.items() if k not in ignore and not is_region_setting(k)):
                 return other
     return None
 

@@ -46,9 +46,14 @@ def is_setting_axis(key: str) -> bool:
 
 
 def is_masker_axis(key: str) -> bool:
-    """Whether a grid key (or a trial's param name) is a masker setting: like ``masker`` and ``c``, it
-    applies to region views only (a whole-image twin has none)."""
+    """Whether a grid key (or a trial's param name) is a masker setting (``maskers.<name>.*``)."""
     return key.startswith(f"{MASKERS}.")
+
+
+def is_region_setting(key: str) -> bool:
+    """Whether a trial param applies to region views only: ``masker``, ``c`` and every masker setting
+    (a whole-image twin has none of them)."""
+    return key in ("masker", "c") or is_masker_axis(key)
 
 
 def parse_axis(key: str) -> SettingAxis:

@@ -101,10 +101,10 @@ def put_image_caches(plan, lists: dict[str, tuple[str, str]], log=print) -> dict
     return refs
 
 
-def shared_image_cache(spec: dict[str, Any], refs: dict[str, Any] | None) -> ImageCache | None:
-    """In a trial: its cache from the object store (read-only pixels, read in place), or None when
-    the sweep shares none for it (the trial then decodes its own)."""
-    ref = (refs or {}).get(cache_key(spec["images"], spec["image_list_sha256"], TrainConfig(**spec["train"])))
+def shared_image_cache(spec: dict[str, Any], train: TrainConfig, refs: dict[str, Any] | None) -> ImageCache | None:
+    """In a trial (``spec``, its ``train`` settings): its cache from the object store (read-only
+    pixels, read in place), or None when the sweep shares none for it (the trial then decodes its own)."""
+    ref = (refs or {}).get(cache_key(spec["images"], spec["image_list_sha256"], train))
     if ref is None:
         return None
     import ray

@@ -94,6 +94,7 @@ def run_trial(config: dict[str, Any], image_caches: dict[str, Any] | None = None
     eval_sets = [build_eval_set(e["kind"], e["root"], e["name"], e["download"]) for e in spec["eval_sets"]]
     train = TrainConfig(**spec["train"])
     cache_tag = None
+    shares_cache = uses_image_cache(train)
     if is_frozen(train):  # a frozen encoder: evaluated once, no training (orchestrator.frozen)
         trainer: Pretraining | FrozenEvaluation = FrozenEvaluation(train, EvalConfig(**spec["eval"]), eval_sets)
     else:
@@ -104,9 +105,9 @@ def run_trial(config: dict[str, Any], image_caches: dict[str, Any] | None = None
             eval_sets,
             boxes_of=store.boxes if store is not None else None,
             paths=paths,
-            image_cache=shared_image_cache(spec, image_caches) if uses_image_cache(train) else None,
+            image_cache=shared_image_cache(spec, train, image_caches) if shares_cache else None,
         )
-        if uses_image_cache(train):
+        if shares_cache:
             cache_tag = "shared" if trainer.used_given_cache else "own"
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
