@@ -27,7 +27,7 @@ from typing import Any
 from masking.maskers import MaskerConfig
 from samdata.storage import Location
 from masking.store import dataset_files, fingerprint, store_file
-from orchestrator import frozen
+from orchestrator import frozen, rounds
 from orchestrator.config import TRAIN_KEYS, MaskerSpec, SweepConfig, SweepError, method_keys, train_config
 from orchestrator.setting_axes import SettingAxis, is_masker_axis, is_setting_axis, override, parse_axis
 from selfsup.methods import METHOD_KEYS
@@ -64,6 +64,9 @@ class MaskJob:
     store: Location
     variant: str = ""
     """The masker-setting axis values that tell this store from the masker's others (``min_area`` aside), if any."""
+    after: str | None = None
+    """The trial whose last checkpoint the masker reads (``params.checkpoint: trial:...``): the store is
+    computed when that trial has finished, in a later round (``orchestrator.rounds``)."""
 
     @property
     def label(self) -> str:
@@ -88,6 +91,9 @@ class Trial:
     settings: dict[str, Any] = dataclasses.field(default_factory=dict, hash=False)
     """Its values of the sweep's setting axes (``eval.knn_k``, ``maskers.fz.min_area``, ...), by grid
     key; an axis the trial ignores (another masker's, or any masker's for whole-image views) is absent."""
+    after: str | None = None
+    """The trial whose last checkpoint gives this trial's regions (its masker names ``trial:...``):
+    it trains in a later round (``orchestrator.rounds``)."""
 
     def params(self) -> dict[str, Any]:
         """The settings that define this trial (what MLflow shows as params), method settings included
@@ -237,7 +243,7 @@ def _eval_settings(sweep: SweepConfig, axes: dict[str, Any]) -> EvalConfig:
 
 def _masker_config(sweep: SweepConfig, masker: str, dataset: Dataset, base: Path, missing: list[str] | None, spec: MaskerSpec) -> MaskerConfig:
     params = dict(spec.params)
-    if params.get("checkpoint"):  # actors run elsewhere: absolute path, checked before Ray starts
+    if params.get("checkpoint") and not str(params["checkpoint"]).startswith(rounds.PREFIX):  # actors run elsewhere: absolute path, checked before Ray starts
         params["checkpoint"] = str(_abs(str(params["checkpoint"]), base))
         if not Path(params["checkpoint"]).is_file():
             _problem(f"maskers.{masker}.params.checkpoint: {params['checkpoint']} does not exist", missing)
@@ -339,6 +345,7 @@ def make_plan(sweep: SweepConfig, base: Path | None = None, dry_run: bool = Fals
     for key, axis in setting_axes.items():
         if axis.masker is not None and not any(key in t.settings for t in trials.values()):
             raise SweepError(f"grid.{key}: no trial samples regions with masker {axis.masker!r} (check the 'masker' and 'method' axes)")
+    trials, configs = rounds.resolve_sources(trials, configs)
     jobs, trials = _region_stores(sweep, datasets, regions_dir, trials, configs)
     warnings = list(dict.fromkeys(w for job in jobs for w in _masker_warnings(sweep, job)))
     return Plan(
@@ -373,7 +380,7 @@ def _region_stores(
         if group not in jobs:
             job_config = dataclasses.replace(config, min_area=smallest[group])
             variant = ",".join(f"{k}={v}" for k, v in t.settings.items() if is_masker_axis(k) and parse_axis(k).path != ("min_area",))
-            jobs[group] = MaskJob(t.dataset, t.masker, job_config, store_of(datasets[t.dataset], t.masker, job_config), variant)
+            jobs[group] = MaskJob(t.dataset, t.masker, job_config, store_of(datasets[t.dataset], t.masker, job_config), variant, t.after)
         store = jobs[group].store
         regions = store if config.min_area == smallest[group] else store_of(datasets[t.dataset], t.masker, config)
         out[key] = dataclasses.replace(t, store=store, min_area=config.min_area, regions=regions)
@@ -385,10 +392,14 @@ def describe(plan: Plan) -> str:
     lines = [f"sweep {plan.sweep.name}: {len(plan.trials)} trials, {len(plan.mask_jobs)} region jobs"]
     lines += [f"  missing: {m}" for m in plan.missing]
     lines += [f"  warning: {w}" for w in plan.warnings]
+    numbers = rounds.round_numbers(plan.trials)
     for job in plan.mask_jobs:
-        state = "reuse" if job.store.is_file() else "compute"
         n = len(plan.datasets[job.dataset].paths)
-        lines.append(f"  regions {job.label}: {job.config.name} on {n} images, min area {job.config.min_area} px -> {job.store.name} ({state})")
+        line = f"  regions {job.label}: {job.config.name} on {n} images, min area {job.config.min_area} px"
+        if job.after:  # its store is named by the checkpoint's content once it exists (orchestrator.rounds)
+            lines.append(f"{line}, from the last checkpoint of trial {job.after} (round {numbers[job.after] + 1})")
+        else:
+            lines.append(f"{line} -> {job.store.name} ({'reuse' if job.store.is_file() else 'compute'})")
     for t in plan.trials:
         tc = t.train
         axes = "".join(f" {k}={v}" for k, v in t.settings.items())
@@ -396,6 +407,7 @@ def describe(plan: Plan) -> str:
             lines.append(f"  trial {t.key}: {frozen.trial_line(tc)}{axes}")
             continue
         extra = f" masker={t.masker} c={tc.c}" if t.masker else ""
+        extra += f" round={numbers[t.key]}" if t.after else ""
         lines.append(
             f"  trial {t.key}: {tc.method} sampling={tc.sampling} temperature={tc.method_params.get('temperature', '-')} "
             f"epochs={tc.epochs} batch={tc.batch_size} seed={tc.seed} dataset={t.dataset}{extra}{axes}"

@@ -114,6 +114,19 @@ def metrics(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
     return {metric_name(r, m, several): float(r[m]) for r in rows for m in MEASURES if r.get(m) is not None}
 
 
+def seed_mean(rows: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """One row for a configuration whose seeds were measured apart (each seed's trial trains on the
+    regions of its own store: a later round's, ``orchestrator.rounds``): each measure averaged over
+    the rows (None where a row lacks it), ``rows`` their number. One row is returned as it is."""
+    if len(rows) == 1:
+        return rows[0]
+    out: dict[str, Any] = {"trials": [t for r in rows for t in r.get("trials", ())], "rows": len(rows)}
+    for m in MEASURES:
+        values = [r.get(m) for r in rows]
+        out[m] = None if any(v is None for v in values) else sum(values) / len(values)
+    return out
+
+
 def to_json(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return json.dumps(list(rows), indent=1).encode()
 

@@ -187,7 +187,8 @@ def compute_store(job: MaskJob, dataset: Dataset, actors: int, actor_gpus: float
         written += len(buffer)
     if base is not None:
         nodes.update(json.loads(base.metadata.get("nodes", "{}")))
-    store = writer.finalize(dataset.paths, {"nodes": json.dumps(dict(nodes))}, base=base)
+    masker = json.dumps(job.config.as_dict(), sort_keys=True, default=str)  # provenance, e.g. the checkpoint a later round's masker read
+    store = writer.finalize(dataset.paths, {"nodes": json.dumps(dict(nodes)), "masker": masker}, base=base)
     if nodes:
         detail(log, f"regions {job.label}: masked on {len(nodes)} node(s): " + ", ".join(f"{n[:8]} {k} images" for n, k in nodes.most_common()))
     summary = store.summary()

@@ -49,6 +49,7 @@ from samdata.storage import Location, location
 from orchestrator import frozen
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.plan import configuration, varying_settings
+from orchestrator.purity import seed_mean
 from orchestrator.rundirs import latest_run_dir, read_state, storage_location
 from orchestrator.table_format import csv_text, markdown
 from orchestrator.tracking import TRIAL_TAG, TrackingError, child_runs, log_files, metric_history, read_artifact
@@ -192,7 +193,8 @@ def read_purity(uri: str, parent_id: str) -> list[dict]:
 
 def configurations(results: Iterable[TrialResult], purity: Sequence[dict] = ()) -> list[Configuration]:
     """Trials grouped by setting, labelled by the settings that vary across the sweep; each given the
-    purity row its trials share (``purity``: rows listing their trials' keys)."""
+    purity row its trials share (``purity``: rows listing their trials' keys), or the mean of its
+    seeds' rows where each seed's regions differ (``orchestrator.purity.seed_mean``)."""
     groups: dict[tuple, list[TrialResult]] = defaultdict(list)
     for r in results:
         groups[r.setting].append(r)
@@ -200,8 +202,8 @@ def configurations(results: Iterable[TrialResult], purity: Sequence[dict] = ()) 
     rows = {trial: i for i, row in enumerate(purity) for trial in row.get("trials", ())}
     for c in configs:
         found = {rows.get(t.trial) for t in c.trials}
-        if len(found) == 1 and None not in found:
-            c.purity = purity[found.pop()]
+        if None not in found and found:  # a row per seed where each seed has its own store (a later round's)
+            c.purity = seed_mean([purity[i] for i in sorted(found)])
     trained = [c for c in configs if not is_reference(c)]
     varying = varying_settings(c.setting for c in trained)
     for c in configs:

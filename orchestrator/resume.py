@@ -116,9 +116,11 @@ def check_resume(
             "(a dataset's files or a masker's region store changed, or a relative path resolves elsewhere); start a new run"
         )
     name_of = {identity: key for key, identity in run_trials.items()}
-    trials = tuple(dataclasses.replace(t, key=name_of.get(identity, t.key)) for identity, t in planned.items())
-    added = tuple(t.key for identity, t in planned.items() if identity not in name_of)
-    return Resumed(dataclasses.replace(plan, trials=trials), added, tuple(changed))
+    renamed = {t.key: name_of.get(identity, t.key) for identity, t in planned.items()}
+    trials = tuple(dataclasses.replace(t, key=renamed[t.key], after=renamed.get(t.after)) for t in planned.values())
+    jobs = tuple(dataclasses.replace(j, after=renamed.get(j.after)) for j in plan.mask_jobs)
+    added = tuple(renamed[t.key] for identity, t in planned.items() if identity not in name_of)
+    return Resumed(dataclasses.replace(plan, trials=trials, mask_jobs=jobs), added, tuple(changed))
 
 
 def accept_changes(run_dir: Location, state: dict[str, Any], resumed: Resumed, sweep_text: bytes) -> str | None:

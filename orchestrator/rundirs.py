@@ -19,6 +19,8 @@ from orchestrator.config import SweepError
 STATE_FILE = "s3same_sweep.json"
 ADDED = "added-"
 """Tune experiments of trials a ``--resume --allow-changes`` added live in ``<run>/added-N/``."""
+ROUND = "round-"
+"""Round ``N`` >= 2 of a sweep whose regions come from its own trials is ``<run>/round-N/`` (``orchestrator.rounds``)."""
 
 
 def storage_location(field: str, spec: str, base: Path | None = None) -> Location:
@@ -81,7 +83,11 @@ def addition_dir(n: int) -> str:
 
 
 def experiment_dirs(run_dir: str | Path | Location) -> list[Location]:
-    """The run's Tune experiments: the run folder itself, then the ``added-N`` ones inside it."""
+    """The run's Tune experiments: the run folder itself, then the ``added-N`` ones inside it, then
+    the later rounds' ``round-N`` (``orchestrator.rounds``)."""
     root = location(run_dir)
-    added = [p for p in root.iterdir() if p.name.startswith(ADDED) and p.name[len(ADDED):].isdigit() and p.is_dir()]
-    return [root, *sorted(added, key=lambda p: int(p.name[len(ADDED):]))]
+    found = []
+    for prefix in (ADDED, ROUND):
+        numbered = [p for p in root.iterdir() if p.name.startswith(prefix) and p.name[len(prefix):].isdigit() and p.is_dir()]
+        found += sorted(numbered, key=lambda p: int(p.name[len(prefix):]))
+    return [root, *found]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from samdata.storage import Location
-from orchestrator import purity
+from orchestrator import purity, rounds
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.console import Console, show_plan, tune_verbosity, use_run_folder
 from orchestrator.readable_images import MASKER_ERROR
@@ -53,11 +53,13 @@ from orchestrator.tracking import (
     default_uri,
     finish_run,
     log_files,
+    log_metrics,
     open_experiment,
     runs_page,
+    set_tag,
     start_sweep,
 )
-from orchestrator.trial import gpu_memory_share
+from orchestrator.trial import CHECKPOINT, gpu_memory_share
 
 
 def _git_commit() -> str:
@@ -257,9 +259,14 @@ def run_sweep(
 
     _init_ray(address)
     res = sweep.resources
+    later_rounds = rounds.by_round(plan.trials)[1:]  # trials whose regions come from trials of an earlier round
+    later = {t.key for r in later_rounds for t in r}
+    first = dataclasses.replace(
+        plan, trials=tuple(t for t in plan.trials if t.key not in later), mask_jobs=tuple(j for j in plan.mask_jobs if not j.after)
+    )
     stores: dict[str, list] = {name: [] for name in plan.datasets}
     job_stores = {}  # store file -> RegionStore
-    for job in plan.mask_jobs:
+    for job in first.mask_jobs:
         job_stores[str(job.store)] = compute_store(job, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log)
         stores[job.dataset].append(job_stores[str(job.store)])
     skipped = {
@@ -285,6 +292,7 @@ def run_sweep(
     filesystem = plan.storage.fs if plan.storage.is_uri else None
 
     def new_tuner(specs: list[dict[str, Any]], name: str, storage: Location, trainable):
+        keys = {spec["key"] for spec in specs}  # the console's table shows this experiment's trials
         return tune.Tuner(
             trainable,
             param_space={"trial": tune.grid_search(specs)},
@@ -298,7 +306,7 @@ def run_sweep(
                 storage_filesystem=filesystem,
                 failure_config=tune.FailureConfig(max_failures=res.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                callbacks=[TrialTable.of(plan)],
+                callbacks=[TrialTable.of(dataclasses.replace(plan, trials=tuple(t for t in plan.trials if t.key in keys)))],
                 verbose=tune_verbosity(),
             ),
         )
@@ -307,6 +315,12 @@ def run_sweep(
     if run_dir is not None:
         state = read_state(run_dir)
         if resumed.changed:  # accepted by --allow-changes: the run takes them on
+            late = [key for key in resumed.added if key in later]
+            if late:
+                raise SweepError(
+                    f"--resume --allow-changes: trial(s) {', '.join(late[:5])} would be added to a later round (their regions "
+                    "come from a trial's checkpoint), which a run cannot take on yet; start a new run (without --resume)"
+                )
             text = Path(sweep_file).read_bytes()
             added = accept_changes(run_dir, state, resumed, text)
             log_files(uri, state["parent_run_id"], {COPY: text})
@@ -333,32 +347,83 @@ def run_sweep(
         run_dir = new_run_dir(plan.storage, sweep.name)
         tags = {"git_commit": _git_commit(), "sweep_file": str(sweep_file), SKIPPED: "; ".join(skipped_examples(skipped))[:5000] or "none"}
         total_skipped = sum(len(bad) for bad in skipped.values())
-        purity_rows = view_pair_purity(plan, job_stores, images, log)
+        purity_rows = view_pair_purity(first, job_stores, images, log)
         parent = start_sweep(uri, experiment_id, run_dir.name, tags, {SKIPPED: total_skipped, **purity.metrics(purity_rows)})
         if purity_rows:
             (run_dir / purity.FILE).write_bytes(purity.to_json(purity_rows))
             log_files(uri, parent, {purity.FILE: purity.to_json(purity_rows)})
-        log_previews(plan, job_stores, images, run_dir, uri, parent, log)
+        log_previews(first, job_stores, images, run_dir, uri, parent, log)
         lists = write_image_lists(run_dir, images)
-        specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params()), lists) for t in plan.trials]
+        specs = [_trial_spec(plan, t, uri, child_run(uri, experiment_id, parent, t.key, t.params()), lists) for t in first.trials]
         state = {"sweep": sweep.name, "experiment_id": experiment_id, "tracking_uri": uri, "parent_run_id": parent}
         state["trials"] = trial_identities(plan)  # what --resume --allow-changes compares with
         write_state(run_dir, state)
         text = Path(sweep_file).read_bytes()
         (run_dir / COPY).write_bytes(text)
         log_files(uri, parent, {COPY: text})
-        tuners.append(new_tuner(specs, run_dir.name, plan.storage, trainable_for(lists)))
+        trainable = trainable_for(lists)
+        tuners.append(new_tuner(specs, run_dir.name, plan.storage, trainable))
     use_run_folder(run_dir)
+
+    def later_round(number: int, trials: list) -> Any:
+        """Round ``number``'s Tuner: its region stores from the last checkpoints of the trials they
+        name (``orchestrator.rounds``), their view-pair purity and previews, then its trials as the
+        Tune experiment ``round-N`` (restored if it exists); None while a source trial has not finished."""
+        histories = checkpointed_histories(run_dir)
+        by_key = {t.key: t for t in plan.trials}
+        exp, parent = state["experiment_id"], state["parent_run_id"]
+        checkpoints, waiting = {}, []
+        for source in dict.fromkeys(t.after for t in trials):
+            history = histories.get(child_run(uri, exp, parent, source, by_key[source].params()))
+            if reached_the_end(history):
+                checkpoints[source] = history["checkpoint"] / CHECKPOINT
+            else:
+                waiting.append(source)
+        if waiting:
+            log(f"round {number} waits: its regions come from trial(s) {', '.join(waiting)}, not finished; --resume runs it after them")
+            return None
+        jobs = {}
+        for job in plan.mask_jobs:
+            if job.after in checkpoints and any(t.store == job.store for t in trials):
+                jobs[str(job.store)] = rounds.bind(job, checkpoints[job.after], plan.datasets, plan.regions_dir)
+                job_stores[str(jobs[str(job.store)].store)] = compute_store(
+                    jobs[str(job.store)], plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log
+                )
+        trials = [dataclasses.replace(t, store=jobs[str(t.store)].store) for t in trials]
+        this = dataclasses.replace(plan, trials=tuple(trials), mask_jobs=tuple(jobs.values()))
+        if not (run_dir / purity.FILE).is_file() or not set(purity.by_trial(json.loads((run_dir / purity.FILE).read_text()))) >= {t.key for t in trials}:
+            rows = view_pair_purity(this, job_stores, images, log)
+            if rows:
+                old = json.loads((run_dir / purity.FILE).read_text()) if (run_dir / purity.FILE).is_file() else []
+                data = purity.to_json([*old, *rows])
+                (run_dir / purity.FILE).write_bytes(data)
+                log_files(uri, parent, {purity.FILE: data})
+                log_metrics(uri, parent, purity.metrics(rows))
+            log_previews(this, job_stores, images, run_dir, uri, parent, log)
+        folder = run_dir / rounds.experiment_name(number)
+        if tune.Tuner.can_restore(folder.path, storage_filesystem=filesystem):
+            return tune.Tuner.restore(folder.path, trainable=trainable, resume_unfinished=True, resume_errored=True, storage_filesystem=filesystem)
+        specs = []
+        for t in trials:
+            run_id = child_run(uri, exp, parent, t.key, t.params())
+            set_tag(uri, run_id, rounds.TAG, t.after)
+            specs.append(_trial_spec(plan, t, uri, run_id, lists))
+        log(f"round {number}: {len(trials)} trial(s) on regions from the checkpoints of {', '.join(checkpoints)}")
+        return new_tuner(specs, rounds.experiment_name(number), run_dir, trainable)
+
     failed = 0
     if not state.get("finished"):
         errors = 0
+        stopped = False
         for tuner in tuners:  # the run's own trials, then those added to it
-            results = tuner.fit()
-            for error in results.errors:
-                log(f"trial failed: {str(error).splitlines()[-1] if str(error) else type(error).__name__}")
-            errors += len(results.errors)
-            if _stopped_early(results):
+            errors, stopped = _fit(tuner, errors, log)
+            if stopped:
                 break  # Ctrl+C: the experiments after this one wait for --resume too
+        for number, trials in enumerate(later_rounds, start=2):
+            tuner = None if stopped else later_round(number, trials)
+            if tuner is None:
+                break
+            errors, stopped = _fit(tuner, errors, log)
         # counted from the checkpoints, not Tune's statuses: after Ctrl+C Tune calls a trial it stopped
         # mid-way TERMINATED (its saved state says RUNNING, so --resume runs it again)
         ended = sum(reached_the_end(h) for h in checkpointed_histories(run_dir).values())
@@ -366,6 +431,14 @@ def run_sweep(
         if failed > errors:
             log(f"sweep stopped with {len(plan.trials) - ended} trial(s) not finished; continue with --resume")
     return _finish(plan, run_dir, state, failed, skipped, log)
+
+
+def _fit(tuner, errors: int, log) -> tuple[int, bool]:
+    """Run one Tune experiment; the errors so far plus its own, and whether it stopped early."""
+    results = tuner.fit()
+    for error in results.errors:
+        log(f"trial failed: {str(error).splitlines()[-1] if str(error) else type(error).__name__}")
+    return errors + len(results.errors), _stopped_early(results)
 
 
 def _stopped_early(results) -> bool:

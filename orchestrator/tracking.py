@@ -132,14 +132,19 @@ def open_experiment(uri: str, name: str) -> str:
 
 def start_sweep(uri: str, experiment_id: str, sweep_name: str, tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str:
     """The parent run of a sweep, with its tags and (step 0) metrics."""
-    client = _client(uri)
-    run = client.create_run(experiment_id, run_name=sweep_name, tags={SWEEP_TAG: sweep_name, **tags})
+    run = _client(uri).create_run(experiment_id, run_name=sweep_name, tags={SWEEP_TAG: sweep_name, **tags})
     if metrics:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        client.log_batch(run.info.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+        log_metrics(uri, run.info.run_id, metrics)
     return run.info.run_id
+
+
+def log_metrics(uri: str, run_id: str, metrics: Mapping[str, float]) -> None:
+    """Log metrics (step 0) to a run, e.g. a later round's view-pair purity to the parent."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
+    _retry(lambda: _client(uri).log_batch(run_id, metrics=batch), f"logging metrics to run {run_id}")
 
 
 def runs_page(base: str, experiment_id: str) -> str:

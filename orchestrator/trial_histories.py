@@ -25,8 +25,9 @@ def history_json(run_id: str, epochs: int, history: list[dict[str, Any]]) -> str
 
 def checkpointed_histories(run_dir: str | Path | Location) -> dict[str, dict[str, Any]]:
     """Run id -> ``history.json`` of the newest readable checkpoint of each trial under ``run_dir``
-    (a local folder or a URI), trials added to the run (``added-N/``) included; a checkpoint
-    half-copied by a killed driver is passed over for the one before."""
+    (a local folder or a URI), with that checkpoint's folder under ``checkpoint``; trials added to
+    the run (``added-N/``) and later rounds' (``round-N/``) included. A checkpoint half-copied by a
+    killed driver is passed over for the one before."""
     out: dict[str, dict[str, Any]] = {}
     trial_dirs = [p for experiment in experiment_dirs(run_dir) for p in experiment.iterdir() if p.is_dir()]  # sorted by name
     for trial_dir in trial_dirs:
@@ -35,7 +36,7 @@ def checkpointed_histories(run_dir: str | Path | Location) -> dict[str, dict[str
                 data = json.loads(file.read_text())
             except (OSError, ValueError):
                 continue
-            out[data["run_id"]] = data
+            out[data["run_id"]] = {**data, "checkpoint": file.parent}
             break
     return out
 

@@ -18,7 +18,7 @@ Checkpoints are those ``selfsup.training.Pretraining.save`` writes (``config`` a
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from masking.maskers import Proposals
+from samdata.storage import location
 
 
 def kmeans(x: torch.Tensor, k: int, iterations: int = 20, seed: int = 0) -> torch.Tensor:
@@ -52,7 +53,8 @@ def kmeans(x: torch.Tensor, k: int, iterations: int = 20, seed: int = 0) -> torc
 class FeaturesMasker:
     """Regions from k-means on a checkpoint's last feature map, split into connected components.
 
-    checkpoint: a pretraining checkpoint (``Pretraining.save``). clusters: k of k-means. grid: short
+    checkpoint: a pretraining checkpoint (``Pretraining.save``), a path or a URI (``samdata.storage``:
+    a trial's checkpoint on a sweep's shared storage, ``orchestrator.rounds``). clusters: k of k-means. grid: short
     side of the feature map, in cells. iterations: Lloyd steps. device: ``cpu``, ``cuda`` or ``auto``.
     """
 
@@ -61,9 +63,10 @@ class FeaturesMasker:
         from selfsup.augment import IMAGENET_MEAN, IMAGENET_STD
         from selfsup.backbone import resnet18
 
-        if not Path(checkpoint).is_file():
+        file = location(checkpoint)
+        if not file.is_file():
             raise FileNotFoundError(f"features masker: checkpoint {checkpoint} does not exist")
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = torch.load(io.BytesIO(file.read_bytes()), map_location="cpu", weights_only=False)
         config = state.get("config", {})
         backbone, _ = resnet18(int(config.get("backbone_width", 64)), str(config.get("stem", "imagenet")))
         weights = {k[len("backbone.") :]: v for k, v in state["model"].items() if k.startswith("backbone.")}
