@@ -44,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from torchvision.ops import box_iou as box_iou_torch  # noqa: E402
@@ -141,6 +142,17 @@ def load_scenes(images: Path, masks: Path, count: int) -> tuple[list[tuple[str, 
     return out, id_maps
 
 
+def key_values(text: str) -> dict[str, object]:
+    """``clusters=3,grid=8`` -> {"clusters": 3, "grid": 8} (values read as YAML scalars)."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --features-params {text!r}: write KEY=VALUE[,KEY=VALUE]")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 DEFAULT_MASKERS = ("plain", "felzenszwalb", "ground_truth")
 NEEDS_WEIGHTS = {"hqsam": "--hqsam-checkpoint", "features": "--features-checkpoint"}
 """Maskers whose output means nothing without weights, and the option that gives them."""
@@ -172,6 +184,10 @@ def main() -> None:
     parser.add_argument("--hqsam-checkpoint", help="HQ-SAM weights: hqsam runs only with them")
     parser.add_argument("--hqsam-model", default="vit_h", help="HQ-SAM model type of the checkpoint (default vit_h)")
     parser.add_argument("--features-checkpoint", help="a pretraining checkpoint (a trial's checkpoint.pt): features runs only with it")
+    parser.add_argument(
+        "--features-params", action="append", default=[],
+        help="features masker settings as KEY=VALUE[,KEY=VALUE], e.g. clusters=3,grid=8; repeat it for a row per variant",
+    )
     parser.add_argument("--c", type=float, default=1.3, help="region-box enlargement for purity (default 1.3)")
     parser.add_argument("--min-scale", type=float, default=0.08, help="smallest crop area fraction of the two views (default 0.08)")
     parser.add_argument("--draws", type=int, default=32, help="view pairs per image for purity (default 32)")
@@ -205,10 +221,13 @@ def main() -> None:
             params = {"masks_root": str(paths.masks)} if name == "ground_truth" else {}
             if name == "hqsam":
                 params = {"checkpoint": args.hqsam_checkpoint, "model_type": args.hqsam_model}
+            variants = [""]
             if name == "features":
                 params = {"checkpoint": args.features_checkpoint}
-            config = MaskerConfig(name, params, min_area=args.min_area, containment=REFERENCE_CONTAINMENT)
-            candidates.append((name, config.build(), config))
+                variants = args.features_params or [""]
+            for variant in variants:
+                config = MaskerConfig(name, {**params, **key_values(variant)}, min_area=args.min_area, containment=REFERENCE_CONTAINMENT)
+                candidates.append((f"{name} {variant}".strip(), config.build(), config))
 
         print(
             f"synthetic scenes: {args.scenes} x {synthetic.scene_size}px, seed {args.seed}, "
