@@ -245,6 +245,13 @@ def run_sweep(
     if run_dir is not None:
         resumed = check_resume(run_dir, sweep, plan, sweep_file, allow_changes, smoke)
         plan = resumed.plan  # the run's trials under the names it gave them
+    later_rounds = rounds.by_round(plan.trials)[1:]  # trials whose regions come from trials of an earlier round
+    later = {t.key for r in later_rounds for t in r}
+    if run_dir is not None and later.intersection(resumed.added):
+        raise SweepError(
+            f"--resume --allow-changes: trial(s) {', '.join(k for k in resumed.added if k in later)} would be added to a later round "
+            "(their regions come from a trial's checkpoint), which a run cannot take on yet; start a new run (without --resume)"
+        )
     uri = sweep.tracking.uri or default_uri()
     experiment_id = open_experiment(uri, sweep.tracking.experiment or sweep.name)
 
@@ -259,8 +266,6 @@ def run_sweep(
 
     _init_ray(address)
     res = sweep.resources
-    later_rounds = rounds.by_round(plan.trials)[1:]  # trials whose regions come from trials of an earlier round
-    later = {t.key for r in later_rounds for t in r}
     first = dataclasses.replace(
         plan, trials=tuple(t for t in plan.trials if t.key not in later), mask_jobs=tuple(j for j in plan.mask_jobs if not j.after)
     )
@@ -315,12 +320,6 @@ def run_sweep(
     if run_dir is not None:
         state = read_state(run_dir)
         if resumed.changed:  # accepted by --allow-changes: the run takes them on
-            late = [key for key in resumed.added if key in later]
-            if late:
-                raise SweepError(
-                    f"--resume --allow-changes: trial(s) {', '.join(late[:5])} would be added to a later round (their regions "
-                    "come from a trial's checkpoint), which a run cannot take on yet; start a new run (without --resume)"
-                )
             text = Path(sweep_file).read_bytes()
             added = accept_changes(run_dir, state, resumed, text)
             log_files(uri, state["parent_run_id"], {COPY: text})

@@ -10,13 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
+import ray
 from mlflow import MlflowClient
 
 from masking.store import RegionStore
 from orchestrator import rounds
 from orchestrator.config import SweepError, load_sweep
 from orchestrator.plan import describe, make_plan
-from orchestrator.rundirs import STATE_FILE
+from orchestrator.resume import COPY, trial_identities
+from orchestrator.rundirs import STATE_FILE, new_run_dir, write_state
+from orchestrator.sweep import run_sweep
 from samdata.storage import location
 from tests.orchestrator.sweep_files import edit
 
@@ -179,3 +182,14 @@ def test_round_two_trains_on_round_ones_checkpoint_and_a_killed_driver_resumes_a
     assert purity[("samclr",)]["masker"] == "own" and 0 <= purity[("samclr",)]["same_object"] <= 1
     assert ("simclr",) in purity
     assert "| samclr" in (run_dir / "summary.md").read_text()
+
+
+def test_allow_changes_refuses_to_add_a_later_round_before_ray_starts(tmp_path):
+    old = write(tmp_path, ("method: [simclr, samclr]", "method: [simclr]"), seeds="[0]")
+    run_dir = new_run_dir(make_plan(load_sweep(old), tmp_path).storage, "rounds")
+    write_state(run_dir, {"trials": trial_identities(make_plan(load_sweep(old), tmp_path))})
+    (run_dir / COPY).write_bytes(old.read_bytes())
+    new = write(tmp_path, seeds="[0]")
+    with pytest.raises(SweepError, match=r"--resume --allow-changes: trial\(s\) samclr would be added to a later round"):
+        run_sweep(str(new), resume=True, allow_changes=True, log=lambda line: None)
+    assert not ray.is_initialized()
