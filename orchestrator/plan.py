@@ -12,6 +12,10 @@ Region stores: one per dataset and distinct masker configuration the trials use,
 the regions kept at a larger ``min_area`` are exactly those of a smaller one's store that are at
 least that large: a ``min_area`` axis needs one store, computed at its smallest value, and each
 trial drops the smaller regions when it loads it (``Trial.min_area``).
+
+A masker whose checkpoint names a trial of the sweep (``checkpoint: "trial:method=simclr"``,
+``orchestrator.rounds``) gives each trial using it its source trial (``Trial.after``) and a store per
+source (``MaskJob.after``), computed in a later round once the source has finished.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 In the spirit of unsupervised segmentation by clustering self-supervised features (e.g. Hamilton et
 al., "STEGO", ICLR 2022; Simeoni et al., "LOST", BMVC 2021, which use DINO's features): the image
 goes through the checkpoint's backbone (``selfsup.backbone.resnet18`` as the trial built it, from
-the checkpoint's ``config``) up to its last feature map, the L2-normalised feature vectors are
+the checkpoint's ``config``) up to its last feature map (or stage ``layer``'s), the L2-normalised feature vectors are
 clustered with k-means (``clusters`` centres, k-means++ seeding from a fixed seed, ``iterations``
 Lloyd steps), the cluster map is upsampled (nearest) to the image, and every connected component of
 every cluster is a candidate mask. The usual coarsest-region selection and ``min_area`` follow
@@ -56,10 +56,12 @@ class FeaturesMasker:
     checkpoint: a pretraining checkpoint (``Pretraining.save``), a path or a URI (``samdata.storage``:
     a trial's checkpoint on a sweep's shared storage, ``orchestrator.rounds``). clusters: k of k-means. grid: short
     side of the feature map, in cells. iterations: Lloyd steps. device: ``cpu``, ``cuda`` or ``auto``.
+    layer: the ResNet stage (1-4) whose output is clustered (4, the last, by default; an earlier
+    stage keeps more resolution at the trial's own image scale).
     """
 
-    def __init__(self, checkpoint: str, clusters: int = 4, grid: int = 16, iterations: int = 20, device: str = "cpu"):
-        self.check_params({"clusters": clusters, "grid": grid})
+    def __init__(self, checkpoint: str, clusters: int = 4, grid: int = 16, iterations: int = 20, device: str = "cpu", layer: int = 4):
+        self.check_params({"clusters": clusters, "grid": grid, "layer": layer})
         from selfsup.augment import IMAGENET_MEAN, IMAGENET_STD
         from selfsup.backbone import resnet18
 
@@ -77,7 +79,7 @@ class FeaturesMasker:
         self.backbone = backbone.eval().to(self.device)
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device)[:, None, None]
         self.std = torch.tensor(IMAGENET_STD, device=self.device)[:, None, None]
-        self.clusters, self.grid, self.iterations = int(clusters), int(grid), int(iterations)
+        self.clusters, self.grid, self.iterations, self.layer = int(clusters), int(grid), int(iterations), int(layer)
         with torch.no_grad():
             self.stride = 64 // self._feature_map(torch.zeros(1, 3, 64, 64, device=self.device)).shape[-1]
 
@@ -87,11 +89,15 @@ class FeaturesMasker:
         for key in ("clusters", "grid"):
             if key in params and int(params[key]) < 2:
                 raise ValueError(f"features masker: {key} must be >= 2, got {params[key]}")
+        if "layer" in params and int(params["layer"]) not in (1, 2, 3, 4):
+            raise ValueError(f"features masker: layer must be 1, 2, 3 or 4 (the ResNet stage), got {params['layer']}")
 
     def _feature_map(self, x: torch.Tensor) -> torch.Tensor:
         b = self.backbone
         x = b.maxpool(b.relu(b.bn1(b.conv1(x))))
-        return b.layer4(b.layer3(b.layer2(b.layer1(x))))
+        for stage in (b.layer1, b.layer2, b.layer3, b.layer4)[: self.layer]:
+            x = stage(x)
+        return x
 
     @torch.no_grad()
     def __call__(self, image: np.ndarray, path: str = "") -> Proposals:

@@ -50,8 +50,22 @@ def test_feature_clusters_become_connected_regions_at_image_size(tmp_path):
 def test_bad_parameters_and_checkpoints_are_one_line(tmp_path):
     with pytest.raises(ValueError, match="clusters must be >= 2"):
         FeaturesMasker(checkpoint(tmp_path), clusters=1)
+    with pytest.raises(ValueError, match="layer must be 1, 2, 3 or 4"):
+        FeaturesMasker(checkpoint(tmp_path), layer=5)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         FeaturesMasker(str(tmp_path / "none.pt"))
     torch.save({"config": {}, "model": {}}, tmp_path / "empty.pt")
     with pytest.raises(ValueError, match="no backbone"):
         FeaturesMasker(str(tmp_path / "empty.pt"))
+
+
+def test_layer_picks_the_resnet_stage_whose_map_is_clustered(tmp_path):
+    """ResNet18's stages halve the map from layer 2 on: the CIFAR stem's strides are 1, 2, 4, 8, and
+    the stage's width is the clustered vector's length (8, 16, 32, 64 at width 8)."""
+    path = checkpoint(tmp_path)
+    x = torch.zeros(1, 3, 32, 32)
+    for layer, (stride, channels) in enumerate([(1, 8), (2, 16), (4, 32), (8, 64)], start=1):
+        masker = FeaturesMasker(path, layer=layer)
+        assert masker.stride == stride
+        assert masker._feature_map(x).shape[1] == channels
+        assert masker(np.zeros((32, 32, 3), np.uint8)).masks.shape[1:] == (32, 32)
