@@ -131,6 +131,12 @@ def to_json(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return json.dumps(list(rows), indent=1).encode()
 
 
+def read(run_dir) -> list[dict[str, Any]]:
+    """The rows a run folder holds (``FILE``; a later round appends its own), or []."""
+    file = run_dir / FILE
+    return json.loads(file.read_text()) if file.is_file() else []
+
+
 def by_trial(rows: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     """Trial key -> its row."""
     return {trial: row for row in rows for trial in row.get("trials", ())}

@@ -384,17 +384,14 @@ def run_sweep(
         jobs = {}
         for job in plan.mask_jobs:
             if job.after in checkpoints and any(t.store == job.store for t in trials):
-                jobs[str(job.store)] = rounds.bind(job, checkpoints[job.after], plan.datasets, plan.regions_dir)
-                job_stores[str(jobs[str(job.store)].store)] = compute_store(
-                    jobs[str(job.store)], plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log
-                )
+                bound = jobs[str(job.store)] = rounds.bind(job, checkpoints[job.after], plan.datasets, plan.regions_dir)
+                job_stores[str(bound.store)] = compute_store(bound, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log)
         trials = [dataclasses.replace(t, store=jobs[str(t.store)].store) for t in trials]
         this = dataclasses.replace(plan, trials=tuple(trials), mask_jobs=tuple(jobs.values()))
-        if not (run_dir / purity.FILE).is_file() or not set(purity.by_trial(json.loads((run_dir / purity.FILE).read_text()))) >= {t.key for t in trials}:
+        if not {t.key for t in trials} <= set(purity.by_trial(purity.read(run_dir))):  # not measured by an earlier start
             rows = view_pair_purity(this, job_stores, images, log)
             if rows:
-                old = json.loads((run_dir / purity.FILE).read_text()) if (run_dir / purity.FILE).is_file() else []
-                data = purity.to_json([*old, *rows])
+                data = purity.to_json([*purity.read(run_dir), *rows])
                 (run_dir / purity.FILE).write_bytes(data)
                 log_files(uri, parent, {purity.FILE: data})
                 log_metrics(uri, parent, purity.metrics(rows))
