@@ -30,13 +30,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from masking.maskers import MaskerConfig
 from masking.store import dataset_files, fingerprint, store_file
 from orchestrator.config import SweepError
 from orchestrator.rundirs import ROUND
+from orchestrator.trial import CHECKPOINT
+from orchestrator.trial_histories import reached_the_end
 from samdata.storage import Location
 from selfsup.methods import method_spec
 
@@ -123,6 +125,20 @@ def by_round(trials) -> list[list[Any]]:
 def experiment_name(number: int) -> str:
     """Round ``number`` >= 2's Tune experiment, a folder of the run (``rundirs.experiment_dirs``)."""
     return f"{ROUND}{number}"
+
+
+def source_checkpoints(trials, histories: Mapping[str, Any], run_id: Callable[[str], str]) -> tuple[dict[str, Location], list[str]]:
+    """The last checkpoint file of each source of ``trials`` (a later round's) that reached its last
+    epoch, and the sources that did not (the round waits for them). ``histories``: run id ->
+    ``trial_histories.checkpointed_histories``' entry; ``run_id``: a trial key's MLflow run id."""
+    checkpoints, waiting = {}, []
+    for source in dict.fromkeys(t.after for t in trials):
+        history = histories.get(run_id(source))
+        if reached_the_end(history):
+            checkpoints[source] = history["checkpoint"] / CHECKPOINT
+        else:
+            waiting.append(source)
+    return checkpoints, waiting
 
 
 def bind(job: Any, checkpoint: Location, datasets: Mapping[str, Any], regions_dir: Location) -> Any:

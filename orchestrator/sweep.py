@@ -59,7 +59,7 @@ from orchestrator.tracking import (
     set_tag,
     start_sweep,
 )
-from orchestrator.trial import CHECKPOINT, gpu_memory_share
+from orchestrator.trial import gpu_memory_share
 
 
 def _git_commit() -> str:
@@ -368,16 +368,11 @@ def run_sweep(
         """Round ``number``'s Tuner: its region stores from the last checkpoints of the trials they
         name (``orchestrator.rounds``), their view-pair purity and previews, then its trials as the
         Tune experiment ``round-N`` (restored if it exists); None while a source trial has not finished."""
-        histories = checkpointed_histories(run_dir)
         by_key = {t.key: t for t in plan.trials}
         exp, parent = state["experiment_id"], state["parent_run_id"]
-        checkpoints, waiting = {}, []
-        for source in dict.fromkeys(t.after for t in trials):
-            history = histories.get(child_run(uri, exp, parent, source, by_key[source].params()))
-            if reached_the_end(history):
-                checkpoints[source] = history["checkpoint"] / CHECKPOINT
-            else:
-                waiting.append(source)
+        checkpoints, waiting = rounds.source_checkpoints(
+            trials, checkpointed_histories(run_dir), lambda key: child_run(uri, exp, parent, key, by_key[key].params())
+        )
         if waiting:
             log(f"round {number} waits: its regions come from trial(s) {', '.join(waiting)}, not finished; --resume runs it after them")
             return None

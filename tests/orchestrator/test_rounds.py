@@ -134,6 +134,20 @@ def test_a_round_store_is_named_by_the_checkpoints_content_and_its_masker_reads_
     assert bound[0].store.parent == plan.regions_dir and bound[0].store.name.startswith("scenes--own--")
 
 
+def test_a_later_round_waits_for_a_source_that_has_not_reached_its_last_epoch(tmp_path):
+    plan = make_plan(load_sweep(write(tmp_path, epochs=3)), tmp_path)
+    second = rounds.by_round(plan.trials)[1]
+    folder = location(tmp_path / "runs" / "x" / "checkpoint_000002")
+    histories = {  # run id -> the newest checkpoint's history.json, as checkpointed_histories gives it
+        "run-simclr,seed=0": {"epochs": 3, "history": [{"epoch": 1}, {"epoch": 2}, {"epoch": 3}], "checkpoint": folder},
+        "run-simclr,seed=1": {"epochs": 3, "history": [{"epoch": 1}, {"epoch": 2}], "checkpoint": folder},
+    }
+    checkpoints, waiting = rounds.source_checkpoints(second, histories, lambda key: f"run-{key}")
+    assert checkpoints == {"simclr,seed=0": folder / "state.pt"} and waiting == ["simclr,seed=1"]
+    del histories["run-simclr,seed=1"]  # no checkpoint at all (the trial failed before its first epoch)
+    assert rounds.source_checkpoints(second, histories, lambda key: f"run-{key}")[1] == ["simclr,seed=1"]
+
+
 @pytest.mark.slow
 def test_round_two_trains_on_round_ones_checkpoint_and_a_killed_driver_resumes_across_rounds(tmp_path):
     """The sweep trains SimCLR (round 1), computes regions from its last checkpoint with Ray Data and
