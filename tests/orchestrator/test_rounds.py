@@ -22,32 +22,17 @@ from orchestrator.rundirs import STATE_FILE, new_run_dir, write_state
 from orchestrator.sweep import run_sweep
 from samdata.storage import location
 from tests.orchestrator.sweep_files import edit
+from tests.orchestrator.test_sweep import SWEEP as TINY
 
-SWEEP = """\
-name: rounds
-datasets:
-  scenes:
-    root: {root}/data
-    synthetic: {{scenes: 24, scene_size: 64, object_size: [20, 30], objects_per_scene: [2, 3], eval_size: 32,
-                num_classes: 4, eval_train_per_class: 6, eval_val_per_class: 3, clutter: 10}}
-maskers:
-  own: {{name: features, min_area: 100, params: {{checkpoint: "trial:method=simclr", clusters: 3}}}}
-grid:
-  method: [simclr, samclr]
-  masker: [own]
-  epochs: [{epochs}]
-train: {{batch_size: 8, image_size: 32, backbone_width: 8, stem: cifar, workers: 0}}
-eval:
-  every: 1
-  knn_k: 10
-  linear_epochs: 1
-  sets:
-    shapes: {{dataset: scenes}}
-seeds: {seeds}
-resources: {{cpu: 1, max_failures: 1}}
-tracking: {{uri: "sqlite:///{root}/mlflow.db", experiment: rounds}}
-storage: {root}/runs
-"""
+SWEEP = edit(
+    TINY,
+    ("name: tiny", "name: rounds"),
+    ("experiment: tiny", "experiment: rounds"),
+    ("  gt: {{name: ground_truth, min_area: 100}}", '  own: {{name: features, min_area: 100, params: {{checkpoint: "trial:method=simclr", clusters: 3}}}}'),
+    ("masker: [gt]", "masker: [own]"),
+    ("storage: {root}/runs", "storage: {root}/runs\nseeds: {seeds}"),
+)
+"""``tests.orchestrator.test_sweep``'s tiny sweep with a features masker reading each seed's SimCLR checkpoint."""
 
 
 def write(tmp_path: Path, *edits: tuple[str, str], epochs: int = 2, seeds: str = "[0, 1]") -> Path:
