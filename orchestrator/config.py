@@ -139,6 +139,11 @@ def masker_params_model(name: str) -> type[BaseModel]:
     return create_model(f"{name}_params", __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True), **fields)
 
 
+FILLED_BY_THE_PLAN = {"ground_truth": ("masks_root",)}
+"""Masker parameters without a default that the plan fills in (``plan._masker_config``: the
+dataset's ``masks`` folder); any other parameter without a default must be in the sweep file."""
+
+
 class MaskerSpec(_Strict):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -173,6 +178,12 @@ class MaskerSpec(_Strict):
                 known = ", ".join(model.model_fields)
                 raise FieldError((key,), f"unknown {name} parameter {key!r}; known: {known}") from None
             raise FieldError((key,), f"{err['msg']} (got {err.get('input')!r})") from None
+        missing = [
+            k for k, (_, default) in masker_parameters(name).items()
+            if default is inspect.Parameter.empty and k not in params and k not in FILLED_BY_THE_PLAN.get(name, ())
+        ]
+        if missing:
+            raise FieldError((), f"masker {name} needs {', '.join(missing)} in params")
         try:
             check_masker_params(name, params)
         except (ValueError, TypeError) as err:

@@ -5,7 +5,8 @@ Every method, masker and eval set, and every grid axis but those over the sizes 
 thresholds), keeps its place; only the data and the sizes shrink:
 each pretraining set becomes a few synthetic scenes (with instance masks, so ``ground_truth``
 still works), each eval set the scenes' single-object set, HQ-SAM runs vit_tiny with random
-weights on a 2 x 2 point grid on the CPU, and training runs one epoch of a tiny backbone. Frozen
+weights on a 2 x 2 point grid on the CPU (other maskers keep their parameters: a ``features``
+masker its checkpoint, a file or a trial of the sweep), and training runs one epoch of a tiny backbone. Frozen
 encoders get random weights and small inputs (``orchestrator.frozen.smoke_encoders``).
 Runs go to ``<storage>/smoke``; the scenes to ``<storage>/smoke/data``, or, when the storage is
 not a local folder (``s3://``...), to ``smoke-data/`` in the working directory.
@@ -34,7 +35,9 @@ def smoke_sweep(sweep: SweepConfig) -> SweepConfig:
     first = next(iter(datasets))
     eval_sets = {name: EvalSetSpec(dataset=first) for name in sweep.eval.sets}
     maskers = {
-        name: MaskerSpec(name=m.name, params=SMOKE_HQSAM if m.name == "hqsam" else {}, min_area=50, containment=m.containment)
+        name: MaskerSpec(
+            name=m.name, params=SMOKE_HQSAM if m.name == "hqsam" else dict(m.params), min_area=50, containment=m.containment, keep_masks=m.keep_masks
+        )
         for name, m in sweep.maskers.items()
     }
     eval_settings = {"every": 1, "knn_k": 5, "linear_epochs": 1, "batch_size": 16, "linear_batch_size": 16, "image_size": None}

@@ -195,6 +195,7 @@ def test_yaml_is_loaded_safely(tmp_path):
         ("{name: felzenszwalb, params: {min_region: 0.5, max_region: 0.2}}", r"<s>:7:\d+: maskers\.gt\.params: felzenszwalb masker: need 0 <= min_region <= max_region <= 1"),
         ("{name: felzenszwalb, params: {strategies: [[1, 2]]}}", r"<s>:7:\d+: maskers\.gt\.params\.strategies"),
         ("{name: ground_truth, params: {ignore: [0]}}", r"<s>:7:\d+: maskers\.gt\.params\.ignore: unknown ground_truth parameter 'ignore'; known: masks_root, ignore_ids"),
+        ("{name: features, params: {clusters: 3}}", r"<s>:7:\d+: maskers\.gt\.params: masker features needs checkpoint in params"),
     ],
 )
 def test_masker_params_are_checked_against_each_maskers_signature(tmp_path, masker, expected):

@@ -19,6 +19,7 @@ from orchestrator.config import SweepError, load_sweep
 from orchestrator.plan import describe, make_plan
 from orchestrator.resume import COPY, trial_identities
 from orchestrator.rundirs import STATE_FILE, new_run_dir, write_state
+from orchestrator.smoke import smoke_sweep
 from orchestrator.sweep import run_sweep
 from samdata.storage import location
 from tests.orchestrator.sweep_files import edit
@@ -192,3 +193,21 @@ def test_allow_changes_refuses_to_add_a_later_round_before_ray_starts(tmp_path):
     with pytest.raises(SweepError, match=r"--resume --allow-changes: trial\(s\) samclr would be added to a later round"):
         run_sweep(str(new), resume=True, allow_changes=True, log=lambda line: None)
     assert not ray.is_initialized()
+
+
+def test_smoke_keeps_every_maskers_parameters_but_hqsams_sizes(tmp_path):
+    """``--smoke`` once dropped every masker's parameters: a features masker lost its checkpoint
+    (a TypeError inside a Ray actor) and a filtered Felzenszwalb ran unfiltered."""
+    sweep = write(
+        tmp_path,
+        ('own: {name: features, min_area: 100, params: {checkpoint: "trial:method=simclr", clusters: 3}}',
+         'own: {name: features, min_area: 100, params: {checkpoint: "trial:method=simclr", clusters: 3}}\n'
+         '  pure: {name: felzenszwalb, keep_masks: true, params: {min_score: 0.7}}\n'
+         '  sam: {name: hqsam, params: {model_type: vit_h, points_per_side: 32}}'),
+    )
+    smoke = smoke_sweep(load_sweep(sweep))
+    assert smoke.maskers["own"].params == {"checkpoint": "trial:method=simclr", "clusters": 3}
+    assert smoke.maskers["pure"].params == {"min_score": 0.7} and smoke.maskers["pure"].keep_masks
+    assert smoke.maskers["sam"].params["model_type"] == "vit_tiny" and smoke.maskers["sam"].params["points_per_side"] == 2
+    plan = make_plan(smoke, tmp_path)
+    assert [t.after for t in plan.trials if t.masker == "own"] == ["simclr"]  # smoke keeps one seed: the keys lose it
