@@ -18,7 +18,7 @@ import dataclasses
 from pathlib import Path
 
 from samdata.storage import location
-from orchestrator.config import DatasetSpec, EvalSetSpec, MaskerSpec, SweepConfig
+from orchestrator.config import FILLED_BY_THE_PLAN, DatasetSpec, EvalSetSpec, MaskerSpec, SweepConfig
 from orchestrator.frozen import smoke_encoders
 from orchestrator.setting_axes import EVAL, MASKERS
 
@@ -36,8 +36,9 @@ def smoke_sweep(sweep: SweepConfig) -> SweepConfig:
     eval_sets = {name: EvalSetSpec(dataset=first) for name in sweep.eval.sets}
     maskers = {
         name: MaskerSpec(
-            name=m.name, params=SMOKE_HQSAM if m.name == "hqsam" else dict(m.params), min_area=50, containment=m.containment, keep_masks=m.keep_masks
-        )
+            name=m.name, min_area=50, containment=m.containment, keep_masks=m.keep_masks,
+            params=SMOKE_HQSAM if m.name == "hqsam" else {k: v for k, v in m.params.items() if k not in FILLED_BY_THE_PLAN.get(m.name, ())},
+        )  # a ground-truth masker's masks_root is the smoke scenes', as the plan fills it in
         for name, m in sweep.maskers.items()
     }
     eval_settings = {"every": 1, "knn_k": 5, "linear_epochs": 1, "batch_size": 16, "linear_batch_size": 16, "image_size": None}

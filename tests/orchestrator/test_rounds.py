@@ -203,11 +203,13 @@ def test_smoke_keeps_every_maskers_parameters_but_hqsams_sizes(tmp_path):
         ('own: {name: features, min_area: 100, params: {checkpoint: "trial:method=simclr", clusters: 3}}',
          'own: {name: features, min_area: 100, params: {checkpoint: "trial:method=simclr", clusters: 3}}\n'
          '  pure: {name: felzenszwalb, keep_masks: true, params: {min_score: 0.7}}\n'
-         '  sam: {name: hqsam, params: {model_type: vit_h, points_per_side: 32}}'),
+         '  sam: {name: hqsam, params: {model_type: vit_h, points_per_side: 32}}\n'
+         '  gt: {name: ground_truth, params: {masks_root: /real/masks, ignore_ids: [7]}}'),
     )
     smoke = smoke_sweep(load_sweep(sweep))
     assert smoke.maskers["own"].params == {"checkpoint": "trial:method=simclr", "clusters": 3}
     assert smoke.maskers["pure"].params == {"min_score": 0.7} and smoke.maskers["pure"].keep_masks
+    assert smoke.maskers["gt"].params == {"ignore_ids": [7]}  # the plan points it at the smoke scenes' masks
     assert smoke.maskers["sam"].params["model_type"] == "vit_tiny" and smoke.maskers["sam"].params["points_per_side"] == 2
     plan = make_plan(smoke, tmp_path)
     assert [t.after for t in plan.trials if t.masker == "own"] == ["simclr"]  # smoke keeps one seed: the keys lose it
