@@ -588,7 +588,8 @@ def render(
             "\n## View-pair purity against the KNN gain\n\n",
             f"*{PURITY_LABEL}*: P(both views of a draw show the same object, i.e. the instance covering most of each "
             "view is the same), in %, measured on the dataset's instance masks with each configuration's own sampler "
-            "(masker, c, crops) before training (`masking.purity`). ρ: Spearman's rank correlation between it and "
+            "(masker, c, crops) before training (`masking.purity`); where each seed trains on regions of its own (a "
+            "later round's, from its own source trial), the mean over the seeds. ρ: Spearman's rank correlation between it and "
             f"the mean KNN gain, over region configurations that differ only in masker and c (at least {MIN_CORRELATED}).\n\n",
         ]
         correlations = purity_correlations(configs, sets)

@@ -132,3 +132,18 @@ def test_fewer_than_three_region_configurations_give_no_correlation(tmp_path):
     assert "Fewer than 3 region configurations" in text and "ρ(purity" not in text
     configs = configurations([], rows)
     assert configs == []
+
+
+def test_a_configuration_whose_seeds_have_their_own_regions_shows_their_mean_purity(tmp_path):
+    """A later round's trials each train on the regions of their own source's checkpoint
+    (``orchestrator.rounds``): one purity row per seed, and the report shows their mean."""
+    arms = {(("method", m), ("sampling", s), ("masker", k), ("c", c), ("temperature", t)): f for (m, s, k, c, t), (f, _) in ARMS.items()}
+    uri, experiment, parent, run_dir = fake_sweep(tmp_path, arms=arms)
+    gt13 = "samclr-regions-gt-1.3-0.5"
+    rows = [{"same_object": p, "background_view": 0.1 * seed, "trials": [f"{gt13}-{seed}"]} for seed, p in enumerate((0.5, 0.6, 0.9))]
+    log_files(uri, parent, {"purity.json": json.dumps(rows).encode()})
+    text = write_report(uri, experiment, parent, run_dir, "fake")[0].read_text()
+    assert row(text, "samclr sampling=regions masker=gt c=1.3")[2] == "66.7"
+    assert row(text, "samclr sampling=regions masker=gt c=1.0")[2] == "–"  # not measured
+    mean = purity.seed_mean(rows)
+    assert mean["rows"] == 3 and abs(mean["background_view"] - 0.1) < 1e-12 and mean["same_class"] is None
