@@ -169,13 +169,13 @@ def test_ctrl_c_stops_a_sweep_that_resume_finishes(tmp_path):
     trials it stopped TERMINATED, but the sweep says they did not finish, exits 1 and --resume
     trains them to the end."""
     with open(tmp_path / "sweep.log", "w") as log:  # a file, not a pipe: Tune's output would fill a pipe
-        proc, cmd, env = start_sweep_and_wait_for_a_checkpoint(tmp_path, 10, stdout=log, stderr=subprocess.STDOUT)
+        proc, cmd, env = start_sweep_and_wait_for_a_checkpoint(tmp_path, 6, stdout=log, stderr=subprocess.STDOUT)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=300)
     out = (tmp_path / "sweep.log").read_text()
     assert proc.returncode == 1, out[-3000:]
     assert "trial(s) not finished; continue with --resume" in out, out[-3000:]
-    assert_resume_finishes_each_epoch_once(tmp_path, cmd, env, epochs=10)
+    assert_resume_finishes_each_epoch_once(tmp_path, cmd, env, epochs=6)
 
 
 @pytest.mark.slow
