@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,8 +31,11 @@ from masking.regions import Regions
 from masking.store import ImageRegions, RegionStore, StoreWriter
 from orchestrator.console import detail, store_progress
 from orchestrator.readable_images import MASKER_ERROR, error_line, masker_error
-from orchestrator.plan import Dataset, MaskJob
 from samdata.image_files import load_rgb
+
+if TYPE_CHECKING:  # not at run time: every decode task's and masker actor's process imports this
+    # module, and orchestrator.plan loads selfsup and torch, seconds per process (tests/test_layering.py)
+    from orchestrator.plan import Dataset, MaskJob
 
 
 def decode_images(batch: dict[str, np.ndarray], root: str) -> dict[str, Any]:
