@@ -15,12 +15,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from samdata.storage import Location, location
 from masking.store import RegionStore, dataset_files, fingerprint
-from orchestrator.config import SweepError
-from orchestrator.plan import Dataset
 from samdata.image_files import load_rgb
+
+if TYPE_CHECKING:  # not at run time: Ray's workers import this module (the decode tasks), and
+    # orchestrator.plan loads selfsup and torch, seconds per worker process (tests/test_layering.py)
+    from orchestrator.plan import Dataset
 
 CHUNK = 64
 """Images per Ray task."""
@@ -74,6 +77,8 @@ def unreadable_images(dataset: Dataset, cache_dir: str | Path | Location, stores
         found = {p: e for part in parts for p, e in part.items()}
     unreadable = dict(sorted(found.items()))
     if paths and len(unreadable) == len(paths):
+        from orchestrator.config import SweepError
+
         first = next(iter(unreadable.items()))
         raise SweepError(f"datasets.{dataset.name}: none of its {len(paths)} images can be read, e.g. {first[0]}: {first[1]}")
     cache.write_bytes(json.dumps(unreadable, indent=1).encode())  # atomic: whole or not at all

@@ -15,6 +15,10 @@ reused (``compute_store``), so a transient failure never sticks to an image.
 Ray Data hangs when its actors hold every CPU (ray#44687), so the pool always leaves one CPU
 free for the read and decode tasks. On a cluster Ray Data spreads the actors over the nodes; the store
 records which nodes masked how many images (its ``nodes`` metadata), and the log says so.
+
+Every decode task's and masker actor's process imports this module first, so it imports neither
+``orchestrator.plan`` nor ``orchestrator.config`` (they load selfsup and torch: about 4 s per
+process on a CPU core, measured) at run time; tests/test_layering.py checks it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -31,8 +35,11 @@ from masking.regions import Regions
 from masking.store import ImageRegions, RegionStore, StoreWriter
 from orchestrator.console import detail, store_progress
 from orchestrator.readable_images import MASKER_ERROR, error_line, masker_error
-from orchestrator.plan import Dataset, MaskJob
 from samdata.image_files import load_rgb
+
+if TYPE_CHECKING:  # not at run time: every decode task's and masker actor's process imports this
+    # module, and orchestrator.plan loads selfsup and torch, seconds per process (tests/test_layering.py)
+    from orchestrator.plan import Dataset, MaskJob
 
 
 def decode_images(batch: dict[str, np.ndarray], root: str) -> dict[str, Any]:

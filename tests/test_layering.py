@@ -38,3 +38,19 @@ def test_a_package_loads_nothing_from_the_layers_above_it_nor_ray_or_mlflow(pack
     count, loaded = (run.stdout.splitlines() + [""])[:2]
     assert int(count) >= 5, f"{package}: only {count} modules found"
     assert loaded == "", f"importing {package}'s modules loaded {loaded}"
+
+
+RAY_WORKER_MODULES = ("orchestrator.region_stage", "orchestrator.readable_images")
+"""The modules that define what the region stage's Ray tasks and actors run (decode tasks, masker
+actors, readability checks): each of their worker processes imports the module first."""
+
+
+def test_the_region_stages_ray_workers_load_neither_torch_nor_selfsup():
+    """A Ray worker imports the module of the function or class it runs. Those of the region stage
+    must not load torch, selfsup, MLflow or the sweep's config (pydantic, every method): seconds per
+    worker process, paid again for every region store of every sweep, and a CPU masker needs none."""
+    probe = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\n"
+    probe += "print(' '.join(sorted(m for m in ('torch', 'selfsup', 'mlflow', 'orchestrator.config') if m in sys.modules)))"
+    run = subprocess.run([sys.executable, "-c", probe, *RAY_WORKER_MODULES], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "", f"importing {', '.join(RAY_WORKER_MODULES)} loaded {run.stdout.strip()}"

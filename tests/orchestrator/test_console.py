@@ -229,10 +229,11 @@ def free_port() -> int:
 
 
 def rendered(url: str, budget_ms: int = 30000, screenshot: Path | None = None) -> str:
-    """The page's DOM after headless Chromium ran its scripts for ``budget_ms`` of virtual time."""
+    """The page's DOM after headless Chromium ran its scripts for ``budget_ms`` of virtual time; with
+    ``screenshot``, the same page load also writes a PNG of the window there (one load, not two)."""
     flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1600,1000", f"--virtual-time-budget={budget_ms}"]
     if screenshot is not None:
-        subprocess.run([*flags, f"--screenshot={screenshot}", url], capture_output=True, timeout=300, check=True)
+        flags.append(f"--screenshot={screenshot}")
     return subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=300, check=True).stdout
 
 

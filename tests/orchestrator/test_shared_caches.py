@@ -1,9 +1,5 @@
 """``input: gpu`` trials share one image cache per node through Ray's object store."""
 
-import os
-import signal
-import subprocess
-
 import pytest
 
 from orchestrator.config import load_sweep
@@ -12,18 +8,11 @@ from orchestrator.shared_caches import cache_key, planned_caches
 from orchestrator.sweep import _trial_spec, run_sweep
 from orchestrator.trial import IMAGE_CACHE_TAG
 from selfsup.config import TrainConfig
-from tests.orchestrator.test_sweep import (
-    assert_resume_finishes_each_epoch_once,
-    runs_of,
-    start_sweep_and_wait_for_a_checkpoint,
-    write_sweep,
-)
+from tests.orchestrator.test_sweep import runs_of, write_sweep
 
 
 def gpu_input_sweep(root, epochs: int = 3):
-    sweep = write_sweep(root, epochs)
-    sweep.write_text(sweep.read_text().replace("workers: 0}", "workers: 0, input: gpu}"))
-    return sweep
+    return write_sweep(root, epochs, gpu_input=True)
 
 
 def test_one_cache_per_image_list_and_short_side_found_again_by_each_trial(tmp_path):
@@ -60,17 +49,5 @@ def test_sweep_builds_the_cache_once_and_both_trials_read_it_from_the_object_sto
     assert all(r.info.status == "FINISHED" and r.data.tags[IMAGE_CACHE_TAG] == "shared" for r in children)
 
 
-@pytest.mark.slow
-def test_resumed_trials_read_the_cache_the_resuming_driver_builds(tmp_path):
-    """SIGKILL the driver (and its Ray) mid-sweep: the caches die with it; ``--resume`` builds them
-    again and the restored trials read them from the object store."""
-    sweep = gpu_input_sweep(tmp_path, epochs=6)
-    proc, cmd, env = start_sweep_and_wait_for_a_checkpoint(tmp_path, 6, sweep, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    _, _, before = runs_of(tmp_path)
-    assert {r.data.tags.get(IMAGE_CACHE_TAG) for r in before} <= {"shared", None}
-    assert_resume_finishes_each_epoch_once(tmp_path, cmd, env, epochs=6)
-    _, _, children = runs_of(tmp_path)
-    assert any("restored_from_epoch" in r.data.tags for r in children)  # at least the trial killed after its checkpoint
-    assert all(r.data.tags[IMAGE_CACHE_TAG] == "shared" for r in children)
+# A killed driver's --resume builds the caches again and its restored trials read them:
+# tests/orchestrator/test_sweep.py::test_killed_driver_resumes_with_one_run_per_trial_and_rebuilds_the_shared_image_cache

@@ -44,9 +44,12 @@ storage: {root}/runs
 """
 
 
-def write_sweep(root: Path, epochs: int = 3) -> Path:
+def write_sweep(root: Path, epochs: int = 3, gpu_input: bool = False) -> Path:
+    """``SWEEP`` as ``root/tiny.yaml``; ``gpu_input``: its trials take ``input: gpu`` (on this CPU too),
+    so they share one image cache in Ray's object store (``orchestrator.shared_caches``)."""
     path = root / "tiny.yaml"
-    path.write_text(SWEEP.format(root=root, epochs=epochs))
+    text = SWEEP.format(root=root, epochs=epochs)
+    path.write_text(text.replace("workers: 0}", "workers: 0, input: gpu}") if gpu_input else text)
     return path
 
 
@@ -110,12 +113,24 @@ def test_bad_sweep_file_exits_with_one_line(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_killed_driver_resumes_with_one_run_per_trial(tmp_path):
-    """SIGKILL the driver mid-sweep; --resume finishes the rest; MLflow has no duplicates."""
-    proc, cmd, env = start_sweep_and_wait_for_a_checkpoint(tmp_path, 6, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def test_killed_driver_resumes_with_one_run_per_trial_and_rebuilds_the_shared_image_cache(tmp_path):
+    """SIGKILL the driver mid-sweep; --resume finishes the rest; MLflow has no duplicates. The trials
+    take ``input: gpu``, so they share an image cache in Ray's object store: the cache dies with the
+    killed driver's Ray, --resume builds it again and the restored trials read it from the object
+    store (one sweep for both checks; a killed ``input: cpu`` sweep: test_ctrl_c_* below and
+    tests/orchestrator/test_resume.py; the cache's other tests: tests/orchestrator/test_shared_caches.py)."""
+    from orchestrator.trial import IMAGE_CACHE_TAG
+
+    sweep = write_sweep(tmp_path, epochs=6, gpu_input=True)
+    proc, cmd, env = start_sweep_and_wait_for_a_checkpoint(tmp_path, 6, sweep, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
     proc.wait()
+    _, _, before = runs_of(tmp_path)
+    assert {r.data.tags.get(IMAGE_CACHE_TAG) for r in before} <= {"shared", None}
     assert_resume_finishes_each_epoch_once(tmp_path, cmd, env, epochs=6)
+    _, _, children = runs_of(tmp_path)
+    assert any("restored_from_epoch" in r.data.tags for r in children)  # at least the trial killed after its checkpoint
+    assert all(r.data.tags[IMAGE_CACHE_TAG] == "shared" for r in children)
 
 
 def start_sweep_and_wait_for_a_checkpoint(tmp_path: Path, epochs: int, sweep: Path | None = None, **popen):
@@ -154,13 +169,13 @@ def test_ctrl_c_stops_a_sweep_that_resume_finishes(tmp_path):
     trials it stopped TERMINATED, but the sweep says they did not finish, exits 1 and --resume
     trains them to the end."""
     with open(tmp_path / "sweep.log", "w") as log:  # a file, not a pipe: Tune's output would fill a pipe
-        proc, cmd, env = start_sweep_and_wait_for_a_checkpoint(tmp_path, 10, stdout=log, stderr=subprocess.STDOUT)
+        proc, cmd, env = start_sweep_and_wait_for_a_checkpoint(tmp_path, 6, stdout=log, stderr=subprocess.STDOUT)
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=300)
     out = (tmp_path / "sweep.log").read_text()
     assert proc.returncode == 1, out[-3000:]
     assert "trial(s) not finished; continue with --resume" in out, out[-3000:]
-    assert_resume_finishes_each_epoch_once(tmp_path, cmd, env, epochs=10)
+    assert_resume_finishes_each_epoch_once(tmp_path, cmd, env, epochs=6)
 
 
 @pytest.mark.slow
