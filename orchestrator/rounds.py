@@ -61,10 +61,10 @@ def parse_selector(text: str, where: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in pairs)}
 
 
-def source_trial(trials: Mapping[str, Any], trial: Any, text: str, where: str) -> str:
-    """The key of the one trial of ``trials`` (key -> ``plan.Trial``) that ``text`` selects for ``trial``."""
+def source_trial(trials: Mapping[str, Any], params: Mapping[str, Mapping[str, Any]], trial: Any, text: str, where: str) -> str:
+    """The key of the one trial of ``trials`` (key -> ``plan.Trial``; ``params``: key -> its
+    ``Trial.params()``) that ``text`` selects for ``trial``."""
     wanted = {"seed": str(trial.train.seed), "dataset": str(trial.dataset), **parse_selector(text, where)}
-    params = {key: t.params() for key, t in trials.items()}
     known = sorted({k for p in params.values() for k in p})
     unknown = [k for k in wanted if k not in known]
     if unknown:
@@ -88,12 +88,13 @@ def resolve_sources(trials: dict[str, Any], configs: dict[str, MaskerConfig]) ->
     configuration the source's key (``trial:<key>``) instead of the selector; then every trial's
     round is checked (``round_numbers``)."""
     trials, configs = dict(trials), dict(configs)
-    for key, config in list(configs.items()):
-        if names_a_trial(config):
-            t = trials[key]
-            source = source_trial(trials, t, str(config.params["checkpoint"]), f"maskers.{t.masker}.params.checkpoint")
-            configs[key] = dataclasses.replace(config, params={**config.params, "checkpoint": PREFIX + source})
-            trials[key] = dataclasses.replace(t, after=source)
+    referring = [key for key, config in configs.items() if names_a_trial(config)]
+    params = {key: t.params() for key, t in trials.items()} if referring else {}  # once, not per referring trial
+    for key in referring:
+        config, t = configs[key], trials[key]
+        source = source_trial(trials, params, t, str(config.params["checkpoint"]), f"maskers.{t.masker}.params.checkpoint")
+        configs[key] = dataclasses.replace(config, params={**config.params, "checkpoint": PREFIX + source})
+        trials[key] = dataclasses.replace(t, after=source)
     round_numbers(trials.values())
     return trials, configs
 

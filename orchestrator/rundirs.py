@@ -86,8 +86,9 @@ def experiment_dirs(run_dir: str | Path | Location) -> list[Location]:
     """The run's Tune experiments: the run folder itself, then the ``added-N`` ones inside it, then
     the later rounds' ``round-N`` (``orchestrator.rounds``)."""
     root = location(run_dir)
+    children = root.iterdir()  # one listing (a request on object storage)
     found = []
     for prefix in (ADDED, ROUND):
-        numbered = [p for p in root.iterdir() if p.name.startswith(prefix) and p.name[len(prefix):].isdigit() and p.is_dir()]
+        numbered = [p for p in children if p.name.startswith(prefix) and p.name[len(prefix):].isdigit() and p.is_dir()]
         found += sorted(numbered, key=lambda p: int(p.name[len(prefix):]))
     return [root, *found]

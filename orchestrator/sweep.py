@@ -383,10 +383,11 @@ def run_sweep(
                 job_stores[str(bound.store)] = compute_store(bound, plan.datasets[job.dataset], res.mask_actors, res.mask_gpu, res.mask_batch_size, log=log)
         trials = [dataclasses.replace(t, store=jobs[str(t.store)].store) for t in trials]
         this = dataclasses.replace(plan, trials=tuple(trials), mask_jobs=tuple(jobs.values()))
-        if not {t.key for t in trials} <= set(purity.by_trial(purity.read(run_dir))):  # not measured by an earlier start
+        measured = purity.read(run_dir)
+        if not {t.key for t in trials} <= set(purity.by_trial(measured)):  # not measured by an earlier start
             rows = view_pair_purity(this, job_stores, images, log)
             if rows:
-                data = purity.to_json([*purity.read(run_dir), *rows])
+                data = purity.to_json([*measured, *rows])
                 (run_dir / purity.FILE).write_bytes(data)
                 log_files(uri, parent, {purity.FILE: data})
                 log_metrics(uri, parent, purity.metrics(rows))
